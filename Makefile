@@ -1,0 +1,65 @@
+# hedgehog.c — build the trainer, tools, benchmarks and tests.
+#
+#   make              trainer (./train), sampler (./sample), data tools
+#   make test         build everything and run the test suite
+#   make NO_OMP=1     build without OpenMP (single thread)
+#   make CC=clang     any C11 compiler works; gcc is the reference
+#
+# Sources are compiled twice: with real = float for the programs (build/f/)
+# and with real = double for the gradient-check tests (build/d/).
+
+CC      ?= gcc
+OPT     ?= -O3 -march=native
+CFLAGS  ?= $(OPT)
+WARN     = -std=c11 -Wall -Wextra -Wno-unknown-pragmas -Wshadow -Wstrict-prototypes
+LDLIBS   = -lm
+ifndef NO_OMP
+  OMPFLAG = -fopenmp
+endif
+ALL_CFLAGS = $(WARN) $(CFLAGS) $(OMPFLAG) $(EXTRA_CFLAGS)
+ALL_LDFLAGS = $(OMPFLAG) $(LDFLAGS) $(EXTRA_LDFLAGS)
+
+# The library every program links: one concern a file.
+LIB_SRC = common.c config.c matmul.c attention.c model.c data/shard.c
+LIB_F = $(LIB_SRC:%.c=build/f/%.o)
+LIB_D = $(LIB_SRC:%.c=build/d/%.o)
+HDRS  = $(wildcard *.h data/*.h test/*.h)
+
+PROGS = train sample
+
+# Tests: float-built and double-built binaries, run in this order.
+TESTS_F = test_config test_shard test_matmul test_train
+TESTS_D = test_grad
+TEST_BINS = $(TESTS_D:%=build/t/%) $(TESTS_F:%=build/t/%)
+
+all: $(PROGS)
+
+build/f/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+build/d/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -DREAL_DOUBLE -c $< -o $@
+
+train: build/f/train.o $(LIB_F)
+	$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LDLIBS)
+
+sample: build/f/sample.o $(LIB_F)
+	$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LDLIBS)
+
+$(TESTS_F:%=build/t/%): build/t/%: build/f/test/%.o $(LIB_F)
+	@mkdir -p build/t
+	$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LDLIBS)
+
+$(TESTS_D:%=build/t/%): build/t/%: build/d/test/%.o $(LIB_D)
+	@mkdir -p build/t
+	$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LDLIBS)
+
+test: $(PROGS) $(TEST_BINS)
+	@test/run.sh $(TEST_BINS)
+
+clean:
+	rm -rf build $(PROGS)
+
+.PHONY: all test clean

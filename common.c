@@ -1,0 +1,174 @@
+// common.c — checked I/O and allocation, RNG, clock. See common.h.
+#define _POSIX_C_SOURCE 200809L
+#include "common.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+void die(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fflush(stdout);
+    fputs("error: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    exit(1);
+}
+
+void warn(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fflush(stdout);
+    fputs("warning: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+void *xmalloc(size_t bytes, const char *what) {
+    void *p = malloc(bytes ? bytes : 1);
+    if (!p) die("out of memory allocating %zu bytes for %s", bytes, what);
+    return p;
+}
+
+void *xcalloc(size_t n, size_t size, const char *what) {
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p) die("out of memory allocating %zu x %zu bytes for %s", n, size, what);
+    return p;
+}
+
+FILE *xfopen(const char *path, const char *mode) {
+    FILE *f = fopen(path, mode);
+    if (!f) die("cannot open '%s' for %s: %s", path, mode[0] == 'r' ? "reading" : "writing", strerror(errno));
+    return f;
+}
+
+void xfread(void *ptr, size_t size, size_t n, FILE *f, const char *path) {
+    if (n == 0) return;
+    size_t got = fread(ptr, size, n, f);
+    if (got != n) {
+        if (ferror(f)) die("read error in '%s': %s", path, strerror(errno));
+        die("'%s' is truncated: expected %zu more bytes, found %zu", path, size * n, size * got);
+    }
+}
+
+void xfwrite(const void *ptr, size_t size, size_t n, FILE *f, const char *path) {
+    if (n == 0) return;
+    if (fwrite(ptr, size, n, f) != n)
+        die("cannot write to '%s': %s (is the disk full?)", path, strerror(errno));
+}
+
+void xfclose(FILE *f, const char *path) {
+    if (fclose(f) != 0) die("cannot close '%s': %s (is the disk full?)", path, strerror(errno));
+}
+
+void xfseek(FILE *f, long offset, int whence, const char *path) {
+    if (fseek(f, offset, whence) != 0) die("cannot seek in '%s': %s", path, strerror(errno));
+}
+
+long xfsize(FILE *f, const char *path) {
+    long here = ftell(f);
+    xfseek(f, 0, SEEK_END, path);
+    long size = ftell(f);
+    if (size < 0) die("cannot tell the size of '%s': %s", path, strerror(errno));
+    xfseek(f, here, SEEK_SET, path);
+    return size;
+}
+
+char *read_file(const char *path, size_t *len) {
+    FILE *f = xfopen(path, "rb");
+    long size = xfsize(f, path);
+    char *buf = xmalloc((size_t)size + 1, path);
+    xfread(buf, 1, (size_t)size, f, path);
+    xfclose(f, path);
+    buf[size] = '\0';
+    if (len) *len = (size_t)size;
+    return buf;
+}
+
+int file_exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+void make_dirs(const char *path) {
+    char buf[4096];
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof buf) die("directory path '%s' is empty or too long", path);
+    memcpy(buf, path, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (buf[i] != '/' && buf[i] != '\0') continue;
+        char saved = buf[i];
+        buf[i] = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+            die("cannot create directory '%s': %s", buf, strerror(errno));
+        buf[i] = saved;
+    }
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) die("'%s' exists but is not a directory", path);
+}
+
+static uint64_t splitmix64(uint64_t *x) {
+    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+void rng_seed(Rng *r, uint64_t seed) {
+    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&seed);
+}
+
+static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+uint64_t rng_u64(Rng *r) {
+    uint64_t *s = r->s;
+    uint64_t result = rotl(s[1] * 5, 7) * 9;
+    uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return result;
+}
+
+double rng_uniform(Rng *r) { return (double)(rng_u64(r) >> 11) * 0x1.0p-53; }
+
+double rng_normal(Rng *r) {
+    // Box–Muller; 1 - u keeps the log argument in (0, 1].
+    double u1 = 1.0 - rng_uniform(r), u2 = rng_uniform(r);
+    return sqrt(-2.0 * log(u1)) * cos(2.0 * 3.14159265358979323846 * u2);
+}
+
+uint64_t rng_below(Rng *r, uint64_t n) {
+    // Rejection sampling removes modulo bias.
+    uint64_t limit = UINT64_MAX - UINT64_MAX % n;
+    uint64_t x;
+    do x = rng_u64(r); while (x >= limit);
+    return x % n;
+}
+
+double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int n_threads(void) {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}

@@ -1,0 +1,66 @@
+// common.h — the element type, checked I/O and allocation, the RNG and a clock.
+// Every other file includes this; it has no knowledge of models or attention.
+#ifndef COMMON_H
+#define COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+// The element type of parameters and activations. The trainer builds with
+// float; the gradient-check tests build the very same sources with
+// -DREAL_DOUBLE so that finite differences are accurate to ~1e-10.
+#ifdef REAL_DOUBLE
+typedef double real;
+#define REAL_NAME "double"
+#else
+typedef float real;
+#define REAL_NAME "float"
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define NORETURN __attribute__((noreturn))
+#define PRINTF_LIKE(a, b) __attribute__((format(printf, a, b)))
+#else
+#define NORETURN
+#define PRINTF_LIKE(a, b)
+#endif
+
+// Print "error: <message>" to stderr and exit(1). Messages are for users:
+// say what was wrong, where, and what to do.
+NORETURN void die(const char *fmt, ...) PRINTF_LIKE(1, 2);
+void warn(const char *fmt, ...) PRINTF_LIKE(1, 2);
+
+// Allocation that never returns NULL: on failure it names what was being
+// allocated and how many bytes. Memory from xcalloc/xmalloc is freed with free().
+void *xmalloc(size_t bytes, const char *what);
+void *xcalloc(size_t n, size_t size, const char *what);
+
+// File I/O that exits with the file name and the reason on any failure.
+FILE *xfopen(const char *path, const char *mode);
+void xfread(void *ptr, size_t size, size_t n, FILE *f, const char *path);
+void xfwrite(const void *ptr, size_t size, size_t n, FILE *f, const char *path);
+void xfclose(FILE *f, const char *path);
+void xfseek(FILE *f, long offset, int whence, const char *path);
+long xfsize(FILE *f, const char *path);        // size in bytes, position unchanged
+// Read a whole file into a NUL-terminated buffer; *len gets the byte count.
+char *read_file(const char *path, size_t *len);
+int file_exists(const char *path);
+// Make a directory (and its parents); exits with a message when it cannot.
+void make_dirs(const char *path);
+
+// Deterministic RNG (splitmix64 seeding + xoshiro256**): the same seed gives
+// the same stream on every machine, so runs are reproducible and resumable.
+typedef struct { uint64_t s[4]; } Rng;
+void rng_seed(Rng *r, uint64_t seed);
+uint64_t rng_u64(Rng *r);
+double rng_uniform(Rng *r);                 // [0, 1)
+double rng_normal(Rng *r);                  // standard normal (Box–Muller)
+uint64_t rng_below(Rng *r, uint64_t n);     // uniform integer in [0, n)
+
+double now_seconds(void);                   // monotonic wall clock
+
+// Number of OpenMP threads in use (1 when built without OpenMP).
+int n_threads(void);
+
+#endif

@@ -1,0 +1,28 @@
+// matmul.h — the three products a linear layer needs, in one place so they
+// can be made fast without touching the model.
+//
+//   forward:          out (BT,OC) = inp (BT,C) · weightᵀ (C,OC) + bias (OC)
+//   input gradient:   dinp (BT,C)  += dout (BT,OC) · weight (OC,C)
+//   weight gradient:  dweight (OC,C) += doutᵀ (OC,BT) · inp (BT,C);  dbias (OC) += Σ_rows dout
+//
+// weight is stored (OC, C) row-major as in GPT-2 / llm.c. bias and dbias may
+// be NULL. Every output element is computed by exactly one thread with a fixed
+// summation order, so results are bitwise identical for any thread count.
+#ifndef MATMUL_H
+#define MATMUL_H
+
+#include "common.h"
+
+void matmul_forward(real *out, const real *inp, const real *weight, const real *bias,
+                    int BT, int C, int OC);
+void matmul_backward(real *dinp, real *dweight, real *dbias, const real *dout,
+                     const real *inp, const real *weight, int BT, int C, int OC);
+
+// The plain triple loops, kept as the reference the fast kernels are tested
+// against (and the path used in double-precision builds).
+void matmul_forward_ref(real *out, const real *inp, const real *weight, const real *bias,
+                        int BT, int C, int OC);
+void matmul_backward_ref(real *dinp, real *dweight, real *dbias, const real *dout,
+                         const real *inp, const real *weight, int BT, int C, int OC);
+
+#endif
