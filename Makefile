@@ -20,7 +20,7 @@ ALL_CFLAGS = $(WARN) $(CFLAGS) $(OMPFLAG) $(EXTRA_CFLAGS)
 ALL_LDFLAGS = $(OMPFLAG) $(LDFLAGS) $(EXTRA_LDFLAGS)
 
 # The library every program links: one concern a file.
-LIB_SRC = common.c config.c matmul.c attention.c model.c data/shard.c
+LIB_SRC = common.c config.c matmul.c attention.c model.c data/shard.c data/loader.c
 LIB_F = $(LIB_SRC:%.c=build/f/%.o)
 LIB_D = $(LIB_SRC:%.c=build/d/%.o)
 HDRS  = $(wildcard *.h data/*.h test/*.h)

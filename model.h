@@ -1,0 +1,124 @@
+// model.h — GPT-2: parameter layout, activations, forward/backward, AdamW,
+// checkpoints. The maths of every layer is in model.c, attention in attention.c.
+#ifndef MODEL_H
+#define MODEL_H
+
+#include <stdint.h>
+
+#include "attention.h"
+#include "common.h"
+#include "config.h"
+
+// The parameter tensors, in checkpoint order (the first 16 are llm.c's order).
+enum {
+    P_WTE,      // (Vp, C)    token embedding, tied to the LM head
+    P_WPE,      // (T, C)     learned positions
+    P_LN1W,     // (L, C)
+    P_LN1B,     // (L, C)
+    P_QKVW,     // (L, 3C, C)
+    P_QKVB,     // (L, 3C)
+    P_ATTPROJW, // (L, C, C)
+    P_ATTPROJB, // (L, C)
+    P_LN2W,     // (L, C)
+    P_LN2B,     // (L, C)
+    P_FCW,      // (L, 4C, C)
+    P_FCB,      // (L, 4C)
+    P_FCPROJW,  // (L, C, 4C)
+    P_FCPROJB,  // (L, C)
+    P_LNFW,     // (C)
+    P_LNFB,     // (C)
+    P_ATTN,     // (L, n_attn)  the attention kind's own parameters
+    N_PARAM_TENSORS
+};
+
+typedef struct {
+    Config cfg;
+    const AttnKind *attn;
+    int L, C, NH, hs, V, Vp, maxT;
+
+    // One buffer per role, the same layout in each; tensors carved by pointer.
+    size_t n_params, sizes[N_PARAM_TENSORS], n_attn;
+    real *params, *grads, *m, *v;
+    real *p[N_PARAM_TENSORS], *g[N_PARAM_TENSORS];
+    unsigned char *decay;           // per parameter: 1 = gets weight decay
+    size_t n_buffers;               // untrained attention state, L blocks
+    real *buffers;
+    long step;                      // optimizer steps taken
+
+    // Activations for a (B, T) batch, allocated on first forward.
+    int B, T;
+    real *encoded;                  // (B,T,C)
+    real *ln1, *ln1_mean, *ln1_rstd;// (L,B,T,C), (L,B,T), (L,B,T)
+    real *qkv;                      // (L,B,T,3C)
+    real *atty;                     // (L,B,T,C)  attention output, before projection
+    real *attn_acts;                // (L, act_size)
+    real *residual2;                // (L,B,T,C)  after attention's residual
+    real *ln2, *ln2_mean, *ln2_rstd;
+    real *fch, *fch_gelu;           // (L,B,T,4C)
+    real *residual3;                // (L,B,T,C)  after the MLP's residual
+    real *lnf, *lnf_mean, *lnf_rstd;// (B,T,C), (B,T), (B,T)
+    real *logits;                   // (B,T,Vp): logits, then probabilities, then their gradient
+    real *losses;                   // (B,T)
+    real *attn_scratch;             // shared by all layers
+    real *ln_partial;               // layernorm backward's per-chunk partial sums
+    // Backward temporaries, reused by every layer.
+    real *dresidual, *dln, *dbig, *dbig2, *dqkv, *datty;
+    const int *targets_seen;        // targets of the last forward (for backward)
+
+    double loss, lm_loss, distill_loss;  // of the last forward
+    AttnLayer *alayer;              // L views, rebuilt when activations move
+} GPT2;
+
+// Build a freshly initialised model from cfg (weights from cfg->seed).
+void model_init(GPT2 *m, const Config *cfg);
+void model_free(GPT2 *m);
+
+// Forward: tokens (B,T) -> m->loss (mean over positions, + λ·distill).
+// targets may be NULL (logits only, loss not computed).
+void model_forward(GPT2 *m, const int *tokens, const int *targets, int B, int T);
+// Backward of the last forward, accumulating into m->grads scaled by
+// grad_scale (1/grad_accum for gradient accumulation).
+void model_backward(GPT2 *m, double grad_scale);
+void model_zero_grad(GPT2 *m);
+// Global L2 norm of the gradients; scales them to max_norm when larger (>0).
+double model_clip_grad(GPT2 *m, double max_norm);
+// Learning rate at `step`: linear warm-up, cosine decay to min_lr at max_steps.
+double model_lr(const Config *c, long step);
+// One AdamW update with learning rate lr; increments m->step.
+void model_adamw(GPT2 *m, double lr);
+
+// Generation: one token at position pos (0, 1, 2, ... < seq_len) with a state
+// from model_state_alloc (free() it; a fresh one per sequence). logits (Vp)
+// get the next-token logits.
+real *model_state_alloc(GPT2 *m);
+void model_step(GPT2 *m, real *state, int token, int pos, real *logits);
+
+// Checkpoints (format in docs/checkpoint-format.md). The save is atomic:
+// temporary file, fsync, rename. extra is opaque trainer state (data RNG).
+typedef struct { uint64_t data_rng[4]; } TrainState;
+void model_save(const GPT2 *m, const char *path, const TrainState *ts, int with_optimizer);
+// Load weights (and, when ts != NULL, optimizer moments, step and trainer
+// state) into a model already built from a matching config. Accepts llm.c's
+// GPT-2 checkpoints (weights only). Exits with a clear message on mismatch.
+void model_load(GPT2 *m, const char *path, TrainState *ts);
+
+// The layers, exposed for the gradient-check tests. Shapes in model.c.
+void encoder_forward(real *out, const int *tokens, const real *wte, const real *wpe, int B, int T, int C);
+void encoder_backward(real *dwte, real *dwpe, const real *dout, const int *tokens, int B, int T, int C);
+void layernorm_forward(real *out, real *mean, real *rstd, const real *inp, const real *w, const real *b, int N, int C);
+size_t layernorm_scratch_size(int N, int C);
+void layernorm_backward(real *dinp, real *dw, real *db, real *partial, const real *dout, const real *inp,
+                        const real *w, const real *mean, const real *rstd, int N, int C);
+void gelu_forward(real *out, const real *inp, size_t N);
+void gelu_backward(real *dinp, const real *inp, const real *dout, size_t N);
+void residual_forward(real *out, const real *a, const real *b, size_t N);
+void softmax_xent_forward(real *losses, real *logits, const int *targets, int N, int V, int Vp);
+void softmax_xent_backward(real *probs, const int *targets, real dloss, int N, int Vp);
+
+// Per-layer-type timing, for the benchmark (accumulated seconds).
+enum { PROF_MATMUL_FWD, PROF_MATMUL_BWD, PROF_ATTN_FWD, PROF_ATTN_BWD, PROF_LAYERNORM,
+       PROF_GELU, PROF_LOSS, PROF_OPTIMIZER, PROF_OTHER, N_PROF };
+extern double model_prof[N_PROF];
+extern const char *const model_prof_names[N_PROF];
+
+#endif
