@@ -11,7 +11,7 @@
 CC      ?= gcc
 OPT     ?= -O3 -march=native
 CFLAGS  ?= $(OPT)
-WARN     = -std=c11 -Wall -Wextra -Wno-unknown-pragmas -Wshadow -Wstrict-prototypes
+WARN     = -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Wno-unknown-pragmas -Wshadow -Wstrict-prototypes
 LDLIBS   = -lm
 ifndef NO_OMP
   OMPFLAG = -fopenmp

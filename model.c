@@ -5,7 +5,6 @@
 // inputs and parameters, so the caller zeroes what must start at zero. Every
 // reduction runs in an order fixed by the shapes alone, never by the thread
 // count, so a run is bitwise identical with 1 or 2 (or 64) threads.
-#define _POSIX_C_SOURCE 200809L
 #include "model.h"
 #include "matmul.h"
 
@@ -723,4 +722,20 @@ void model_load(GPT2 *m, const char *path, TrainState *ts) {
     }
     xfclose(f, path);
     check_finite(m, path);
+}
+
+void checkpoint_config(const char *path, Config *c) {
+    FILE *f = xfopen(path, "rb");
+    int32_t h[H_INTS];
+    if (xfsize(f, path) < (long)sizeof h) die("'%s' is not a checkpoint: shorter than the header", path);
+    xfread(h, sizeof(int32_t), H_INTS, f, path);
+    if (h[H_MAGIC] != CKPT_MAGIC) die("'%s' is not a hedgehog.c checkpoint (magic %d, expected %d)", path, h[H_MAGIC], CKPT_MAGIC);
+    if (h[H_CONFIG_LEN] <= 0 || h[H_CONFIG_LEN] > (1 << 20)) die("checkpoint '%s': config length %d is corrupt", path, h[H_CONFIG_LEN]);
+    char *text = xmalloc((size_t)h[H_CONFIG_LEN] + 1, "checkpoint config");
+    xfread(text, 1, (size_t)h[H_CONFIG_LEN], f, path);
+    text[h[H_CONFIG_LEN]] = '\0';
+    xfclose(f, path);
+    config_defaults(c);
+    config_load_text(c, text, path);
+    free(text);
 }

@@ -101,6 +101,8 @@ void model_save(const GPT2 *m, const char *path, const TrainState *ts, int with_
 // state) into a model already built from a matching config. Accepts llm.c's
 // GPT-2 checkpoints (weights only). Exits with a clear message on mismatch.
 void model_load(GPT2 *m, const char *path, TrainState *ts);
+// The configuration a checkpoint was trained with (saved inside it).
+void checkpoint_config(const char *path, Config *c);
 
 // The layers, exposed for the gradient-check tests. Shapes in model.c.
 void encoder_forward(real *out, const int *tokens, const real *wte, const real *wpe, int B, int T, int C);

@@ -1,0 +1,108 @@
+// sample.c — generate text from a checkpoint.
+//
+//   ./sample CKPT [-n TOKENS] [-t TEMPERATURE] [-k TOP_K] [-s SEED] [-p PROMPT_IDS]
+//
+// The model is rebuilt from the configuration saved in the checkpoint and
+// runs one token at a time: attention in its recurrent form (KV cache for
+// softmax, the (S, z) state for linear kinds), so each token costs the same
+// however long the context is.
+#include "model.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(void) {
+    printf("usage: ./sample CKPT [-n TOKENS] [-t TEMPERATURE] [-k TOP_K] [-s SEED] [-p PROMPT_IDS]\n"
+           "  -n  tokens to generate (default 200, at most the model's seq_len)\n"
+           "  -t  temperature (default 0.8; 0 = greedy)\n"
+           "  -k  sample among the k most likely tokens (default 40; 0 = all)\n"
+           "  -s  random seed (default 1)\n"
+           "  -p  prompt as comma-separated token ids (default: <|endoftext|> for GPT-2, '\\n' for bytes)\n");
+}
+
+// Sample an id from logits[0..V) with temperature and top-k.
+static int pick(const real *logits, int V, double temperature, int top_k, Rng *rng, double *prob) {
+    if (temperature <= 0) {
+        int best = 0;
+        for (int i = 1; i < V; i++) best = logits[i] > logits[best] ? i : best;
+        return best;
+    }
+    // Threshold = the k-th largest logit (a partial selection over a copy).
+    real threshold = -INFINITY;
+    if (top_k > 0 && top_k < V) {
+        real *tmp = xmalloc((size_t)V * sizeof(real), "top-k");
+        memcpy(tmp, logits, (size_t)V * sizeof(real));
+        for (int k = 0; k < top_k; k++) {
+            int best = k;
+            for (int i = k + 1; i < V; i++) best = tmp[i] > tmp[best] ? i : best;
+            real t = tmp[k]; tmp[k] = tmp[best]; tmp[best] = t;
+        }
+        threshold = tmp[top_k - 1];
+        free(tmp);
+    }
+    real mx = -INFINITY;
+    for (int i = 0; i < V; i++) mx = logits[i] > mx ? logits[i] : mx;
+    for (int i = 0; i < V; i++) prob[i] = logits[i] >= threshold ? exp((logits[i] - mx) / temperature) : 0;
+    double sum = 0;
+    for (int i = 0; i < V; i++) sum += prob[i];
+    double u = rng_uniform(rng) * sum;
+    for (int i = 0; i < V; i++) {
+        u -= prob[i];
+        if (u < 0) return i;
+    }
+    return V - 1;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+        usage();
+        return argc < 2;
+    }
+    const char *ckpt = argv[1], *prompt = NULL;
+    int n = 200, top_k = 40;
+    double temperature = 0.8;
+    long seed = 1;
+    for (int i = 2; i < argc; i++) {
+        if (i + 1 >= argc || argv[i][0] != '-' || strlen(argv[i]) != 2) { usage(); die("bad argument '%s'", argv[i]); }
+        const char *v = argv[++i];
+        switch (argv[i - 1][1]) {
+        case 'n': n = atoi(v); break;
+        case 't': temperature = atof(v); break;
+        case 'k': top_k = atoi(v); break;
+        case 's': seed = atol(v); break;
+        case 'p': prompt = v; break;
+        default: usage(); die("unknown option '%s'", argv[i - 1]);
+        }
+    }
+    Config c;
+    checkpoint_config(ckpt, &c);
+    GPT2 m;
+    model_init(&m, &c);
+    model_load(&m, ckpt, NULL);
+    if (n < 1 || n > m.maxT) die("-n %d: must be between 1 and the model's seq_len %d", n, m.maxT);
+
+    int *tokens = xmalloc((size_t)m.maxT * sizeof(int), "tokens");
+    int n_prompt = 0;
+    if (prompt) {
+        for (const char *p = prompt; *p && n_prompt < m.maxT; p = strchr(p, ',') ? strchr(p, ',') + 1 : p + strlen(p))
+            tokens[n_prompt++] = atoi(p);
+    } else {
+        tokens[n_prompt++] = m.V == 50257 ? 50256 : '\n';
+    }
+    Rng rng;
+    rng_seed(&rng, (uint64_t)seed);
+    real *logits = xmalloc((size_t)m.Vp * sizeof(real), "logits"), *state = model_state_alloc(&m);
+    double *prob = xmalloc((size_t)m.V * sizeof(double), "probabilities");
+    int total = n_prompt + n > m.maxT ? m.maxT : n_prompt + n;
+    for (int pos = 0; pos < total; pos++) {
+        model_step(&m, state, tokens[pos], pos, logits);
+        if (pos >= n_prompt) printf(pos > n_prompt ? ",%d" : "%d", tokens[pos]);
+        if (pos + 1 < total && pos + 1 >= n_prompt) tokens[pos + 1] = pick(logits, m.V, temperature, top_k, &rng, prob);
+        fflush(stdout);
+    }
+    printf("\n");
+    free(tokens); free(logits); free(state); free(prob);
+    model_free(&m);
+    return 0;
+}

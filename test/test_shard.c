@@ -1,0 +1,106 @@
+// test_shard.c — the llm.c shard format: round trip, splitting writer, globs,
+// batches, and every way a shard can be broken.
+#include "test.h"
+#include "../common.h"
+#include "../data/loader.h"
+#include "../data/shard.h"
+
+#include <stdlib.h>
+
+static char dir[256];
+
+static void path_in(char *buf, size_t n, const char *name) { snprintf(buf, n, "%s/%s", dir, name); }
+
+// Write a shard with a chosen header and payload, to build broken files.
+static void write_raw(const char *name, int magic, int version, int count, const uint16_t *tok, size_t n) {
+    char p[512];
+    path_in(p, sizeof p, name);
+    int32_t h[SHARD_HEADER_INTS] = {magic, version, count};
+    FILE *f = xfopen(p, "wb");
+    xfwrite(h, 4, SHARD_HEADER_INTS, f, p);
+    xfwrite(tok, 2, n, f, p);
+    xfclose(f, p);
+}
+
+static void read_vocab10(void *name) {
+    char p[512];
+    path_in(p, sizeof p, (const char *)name);
+    size_t n;
+    free(shard_read(p, &n, 10));
+}
+
+static void test_round_trip_and_writer(void) {
+    uint16_t tok[1000];
+    for (int i = 0; i < 1000; i++) tok[i] = (uint16_t)(i * 37 % 50257);
+    char prefix[512], p[512];
+    path_in(prefix, sizeof prefix, "split");
+    ShardWriter w;
+    shard_writer_open(&w, prefix, 300);
+    shard_writer_add(&w, tok, 250);
+    shard_writer_add(&w, tok + 250, 750);
+    shard_writer_close(&w);
+    CHECK(w.n_shards == 4 && w.n_total == 1000, "1000 tokens in shards of 300 -> 4 files, got %d", w.n_shards);
+    path_in(p, sizeof p, "split_*.bin");
+    TokenSet s;
+    tokens_load(&s, p, 50257);
+    CHECK(s.n == 1000 && s.n_files == 4, "glob loads all shards in order");
+    int same = 1;
+    for (int i = 0; i < 1000; i++) same &= s.tokens[i] == tok[i];
+    CHECK(same, "tokens survive the round trip in order");
+
+    // Batches: targets are inputs shifted by one; the same seed gives the same batch.
+    int in[2 * 8], tg[2 * 8], in2[2 * 8], tg2[2 * 8];
+    Rng a, b;
+    rng_seed(&a, 5);
+    rng_seed(&b, 5);
+    batch_random(&s, &a, 2, 8, in, tg);
+    batch_random(&s, &b, 2, 8, in2, tg2);
+    CHECK(memcmp(in, in2, sizeof in) == 0 && memcmp(tg, tg2, sizeof tg) == 0, "batches are a function of the seed");
+    CHECK(in[1] == tg[0] && in[9] == tg[8], "targets are the next tokens");
+    batch_sequential(&s, 3, 2, 8, in, tg);
+    CHECK(in[0] == tok[48] && tg[15] == tok[64], "validation batch k=3 starts at window 6");
+    tokens_free(&s);
+}
+
+static void test_broken(void) {
+    uint16_t tok[4] = {1, 2, 3, 12};
+    write_raw("magic.bin", 1234, 1, 4, tok, 4);
+    write_raw("version.bin", SHARD_MAGIC, 7, 4, tok, 4);
+    write_raw("long.bin", SHARD_MAGIC, 1, 9, tok, 4);
+    write_raw("empty.bin", SHARD_MAGIC, 1, 0, tok, 0);
+    write_raw("vocab.bin", SHARD_MAGIC, 1, 4, tok, 4);
+    write_raw("short.bin", SHARD_MAGIC, 1, 4, tok, 0);
+    char p[512];
+    path_in(p, sizeof p, "header.bin");
+    FILE *f = xfopen(p, "wb");
+    fputs("not a shard", f);
+    xfclose(f, p);
+    CHECK(expect_die(read_vocab10, "magic.bin", "magic 1234, expected 20240520"), "wrong magic");
+    CHECK(expect_die(read_vocab10, "version.bin", "shard version 7 is not supported"), "wrong version");
+    CHECK(expect_die(read_vocab10, "long.bin", "header says 9 tokens"), "count larger than the file");
+    CHECK(expect_die(read_vocab10, "short.bin", "truncated"), "truncated payload");
+    CHECK(expect_die(read_vocab10, "empty.bin", "holds no tokens"), "empty shard");
+    CHECK(expect_die(read_vocab10, "vocab.bin", "token 12 at position 3 is >= vocab_size 10"), "token beyond the vocabulary");
+    CHECK(expect_die(read_vocab10, "header.bin", "shorter than the 1024-byte header"), "no header");
+    CHECK(expect_die(read_vocab10, "missing.bin", "cannot open"), "missing file");
+}
+
+static void glob_nothing(void *unused) {
+    (void)unused;
+    char p[512];
+    path_in(p, sizeof p, "nothing_*.bin");
+    int n;
+    expand_paths(p, &n);
+}
+
+int main(void) {
+    snprintf(dir, sizeof dir, "/tmp/hh_test_shard_%d", (int)getpid());
+    make_dirs(dir);
+    test_round_trip_and_writer();
+    test_broken();
+    CHECK(expect_die(glob_nothing, NULL, "no file matches"), "a glob that matches nothing");
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK(system(cmd) == 0, "clean up");
+    return test_summary("test_shard");
+}

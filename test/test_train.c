@@ -1,0 +1,257 @@
+// test_train.c — training as a whole: overfitting one batch, resume and
+// thread-count bitwise identity, llm.c checkpoint import, generation against
+// the full forward pass, and a short run per attention kind on real text.
+//
+// Run from the repository root (make test does): it drives ./train.
+#include "test.h"
+#include "../data/shard.h"
+#include "../model.h"
+
+#include <stdlib.h>
+
+static char dir[256];
+static int have_text;  // real text shards were made in dir
+
+static Config tiny_config(const char *kind) {
+    Config c;
+    config_defaults(&c);
+    strcpy(c.attention, kind);
+    c.n_layer = 2; c.n_head = 2; c.n_embd = 32; c.seq_len = 32; c.vocab_size = 256;
+    c.chunk_size = 8;
+    c.seed = 7;
+    return c;
+}
+
+// Byte-level shards from the first real text we can find (never committed:
+// the project's own Brown data, else ../shared/data).
+static void make_text_shards(void) {
+    const char *candidates[] = {"data/cache/brown_detagged.txt", "../shared/data/tinyshakespeare/input.txt",
+                                "../shared/data/brown/brown_detagged.txt"};
+    for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++) {
+        if (!file_exists(candidates[i])) continue;
+        size_t len;
+        char *text = read_file(candidates[i], &len);
+        if (len > 400000) len = 400000;
+        uint16_t *tok = xmalloc(len * sizeof(uint16_t), "tokens");
+        for (size_t k = 0; k < len; k++) tok[k] = (unsigned char)text[k];
+        char p[512];
+        size_t n_val = len / 10;
+        snprintf(p, sizeof p, "%s/train.bin", dir);
+        shard_write(p, tok, len - n_val);
+        snprintf(p, sizeof p, "%s/val.bin", dir);
+        shard_write(p, tok + len - n_val, n_val);
+        free(tok);
+        free(text);
+        printf("real text: %s (%zu bytes)\n", candidates[i], len);
+        have_text = 1;
+        return;
+    }
+    SKIP("no real text found (run `make data`, or put ../shared/data beside the repo): runs on text are skipped");
+}
+
+static void test_overfit_one_batch(void) {
+    Config c = tiny_config("softmax");
+    c.weight_decay = 0;
+    GPT2 m;
+    model_init(&m, &c);
+    enum { B = 2, T = 32 };
+    int in[B * T], tgt[B * T];
+    const char *s = "the hedgehog and the porcupine learn to attend, softly and sharply!";
+    for (int i = 0; i < B * T; i++) {
+        in[i] = (unsigned char)s[i % 60];
+        tgt[i] = (unsigned char)s[(i + 1) % 60];
+    }
+    double first = 0;
+    for (int step = 0; step < 150; step++) {
+        model_forward(&m, in, tgt, B, T);
+        if (step == 0) first = m.loss;
+        model_zero_grad(&m);
+        model_backward(&m, 1.0);
+        model_clip_grad(&m, 1.0);
+        model_adamw(&m, 1e-2);
+    }
+    model_forward(&m, in, tgt, B, T);
+    CHECK(m.loss < 0.1, "overfit one batch: loss %.4f (from %.4f) should fall below 0.1", m.loss, first);
+    model_free(&m);
+}
+
+// Run ./train on the text shards; returns its exit status.
+static int run_train(const char *out, const char *extra) {
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "./train vocab_size=256 n_layer=2 n_head=2 n_embd=32 seq_len=32 batch_size=4 chunk_size=8 "
+             "train_data=%s/train.bin val_data=%s/val.bin out_dir=%s/%s eval_every=0 eval_batches=2 "
+             "log_every=0 seed=3 lr=3e-3 warmup_steps=2 %s > %s/%s.log 2>&1",
+             dir, dir, dir, out, extra, dir, out);
+    return system(cmd);
+}
+
+// Parameters, optimizer moments and step of a run's checkpoint.
+static GPT2 *load_run(const char *out, const char *kind) {
+    Config c = tiny_config(kind);
+    c.seed = 3;
+    GPT2 *m = xmalloc(sizeof *m, "model");
+    model_init(m, &c);
+    char p[512];
+    snprintf(p, sizeof p, "%s/%s/model.ckpt", dir, out);
+    TrainState ts;
+    model_load(m, p, &ts);
+    return m;
+}
+
+static int same_state(const GPT2 *a, const GPT2 *b) {
+    size_t n = a->n_params * sizeof(real);
+    return a->step == b->step && memcmp(a->params, b->params, n) == 0 && memcmp(a->m, b->m, n) == 0 &&
+           memcmp(a->v, b->v, n) == 0 && memcmp(a->buffers, b->buffers, a->n_buffers * sizeof(real)) == 0;
+}
+
+static void compare_runs(const char *a, const char *b, const char *kind, const char *what) {
+    GPT2 *x = load_run(a, kind), *y = load_run(b, kind);
+    CHECK(same_state(x, y), "%s (%s): weights, moments and step must be bitwise identical", what, kind);
+    model_free(x);
+    model_free(y);
+    free(x);
+    free(y);
+}
+
+static void test_resume_bitwise(void) {
+    // A constant schedule after warm-up (min_lr = lr), so a run stopped at
+    // step 8 and resumed to 16 follows the very same learning rates.
+    const char *sched = "min_lr=3e-3 grad_accum=2";
+    char extra[256];
+    snprintf(extra, sizeof extra, "%s max_steps=16", sched);
+    CHECK(run_train("straight", extra) == 0, "uninterrupted run");
+    snprintf(extra, sizeof extra, "%s max_steps=8", sched);
+    CHECK(run_train("resumed", extra) == 0, "first half");
+    snprintf(extra, sizeof extra, "%s max_steps=16 resume=1", sched);
+    CHECK(run_train("resumed", extra) == 0, "resumed second half");
+    compare_runs("straight", "resumed", "softmax", "resume");
+}
+
+static void test_threads_bitwise(void) {
+#ifdef _OPENMP
+    const AttnKind *const *kinds;
+    int n = attn_kinds(&kinds);
+    for (int k = 0; k < n; k++) {
+        char extra[256], a[64], b[64];
+        snprintf(a, sizeof a, "t1_%s", kinds[k]->name);
+        snprintf(b, sizeof b, "t2_%s", kinds[k]->name);
+        snprintf(extra, sizeof extra, "attention=%s max_steps=4 threads=1", kinds[k]->name);
+        CHECK(run_train(a, extra) == 0, "1-thread run");
+        snprintf(extra, sizeof extra, "attention=%s max_steps=4 threads=2", kinds[k]->name);
+        CHECK(run_train(b, extra) == 0, "2-thread run");
+        compare_runs(a, b, kinds[k]->name, "1 vs 2 threads");
+    }
+#else
+    SKIP("built without OpenMP: thread-count identity is trivially true");
+#endif
+}
+
+// An llm.c GPT-2 checkpoint is our first 16 tensors, float32, behind its own
+// header; write one from a model and check that loading it gives the same loss.
+static void test_llmc_import(void) {
+    Config c = tiny_config("softmax");
+    GPT2 a, b;
+    model_init(&a, &c);
+    c.seed = 99;
+    model_init(&b, &c);
+    char p[512];
+    snprintf(p, sizeof p, "%s/llmc.bin", dir);
+    int32_t h[256] = {20240326, 3, a.maxT, a.V, a.L, a.NH, a.C, a.Vp};
+    FILE *f = xfopen(p, "wb");
+    xfwrite(h, 4, 256, f, p);
+    xfwrite(a.params, sizeof(real), (size_t)(a.p[P_ATTN] - a.params), f, p);
+    xfclose(f, p);
+    model_load(&b, p, NULL);
+    int in[32], tgt[32];
+    for (int i = 0; i < 32; i++) { in[i] = (i * 7) % 256; tgt[i] = (i * 13) % 256; }
+    model_forward(&a, in, tgt, 1, 32);
+    double la = a.loss;
+    model_forward(&b, in, tgt, 1, 32);
+    CHECK(la == b.loss, "llm.c checkpoint import reproduces the loss exactly (%.9f vs %.9f)", la, b.loss);
+    model_free(&a);
+    model_free(&b);
+}
+
+// Generation runs attention in its recurrent form, one token at a time; its
+// logits must match the full forward pass over the same tokens.
+static void test_generation_matches_forward(void) {
+    const AttnKind *const *kinds;
+    int n = attn_kinds(&kinds);
+    for (int k = 0; k < n; k++) {
+        Config c = tiny_config(kinds[k]->name);
+        GPT2 m;
+        model_init(&m, &c);
+        enum { T = 29 };  // not a multiple of chunk_size
+        int tok[T] = {65};
+        real *logits = xmalloc((size_t)m.Vp * sizeof(real), "logits"), *state = model_state_alloc(&m);
+        real *seq = xmalloc((size_t)T * m.Vp * sizeof(real), "logits");
+        for (int t = 0; t < T; t++) {
+            model_step(&m, state, tok[t], t, logits);
+            memcpy(seq + (size_t)t * m.Vp, logits, (size_t)m.Vp * sizeof(real));
+            int best = 0;
+            for (int v = 1; v < m.V; v++) best = logits[v] > logits[best] ? v : best;
+            if (t + 1 < T) tok[t + 1] = (best + 3 * t) % m.V;  // vary the input beyond greedy loops
+        }
+        model_forward(&m, tok, NULL, 1, T);
+        double worst = 0;
+        for (size_t i = 0; i < (size_t)T * m.Vp; i++) {
+            double d = fabs(seq[i] - m.logits[i]) / (1 + fabs(m.logits[i]));
+            worst = d > worst ? d : worst;
+        }
+        CHECK(worst < 1e-4, "%s: recurrent generation vs full forward, worst logit difference %.2e", kinds[k]->name, worst);
+        free(logits);
+        free(state);
+        free(seq);
+        model_free(&m);
+    }
+}
+
+static double read_val_loss(const char *out) {
+    char p[1024], line[512];
+    snprintf(p, sizeof p, "%s/%s.log", dir, out);
+    FILE *f = fopen(p, "r");
+    double v = NAN;
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "val_loss=", 9) == 0) v = atof(line + 9);
+    if (f) fclose(f);
+    return v;
+}
+
+static void test_each_kind_learns(void) {
+    const AttnKind *const *kinds;
+    int n = attn_kinds(&kinds);
+    for (int k = 0; k < n; k++) {
+        char out[64], extra[256];
+        // Before: one step at learning rate 0 leaves the initial weights.
+        snprintf(out, sizeof out, "init_%s", kinds[k]->name);
+        snprintf(extra, sizeof extra, "attention=%s max_steps=1 lr=0 min_lr=0 eval_batches=8", kinds[k]->name);
+        CHECK(run_train(out, extra) == 0, "%s evaluates", kinds[k]->name);
+        double before = read_val_loss(out);
+        snprintf(out, sizeof out, "learn_%s", kinds[k]->name);
+        snprintf(extra, sizeof extra, "attention=%s max_steps=40 eval_batches=8", kinds[k]->name);
+        CHECK(run_train(out, extra) == 0, "%s trains", kinds[k]->name);
+        double after = read_val_loss(out);
+        CHECK(after < before - 1.0, "%s: validation loss on real text %.3f -> %.3f after 40 steps (should fall by > 1 nat)",
+              kinds[k]->name, before, after);
+    }
+}
+
+int main(void) {
+    snprintf(dir, sizeof dir, "/tmp/hh_test_train_%d", (int)getpid());
+    make_dirs(dir);
+    test_overfit_one_batch();
+    test_llmc_import();
+    test_generation_matches_forward();
+    make_text_shards();
+    if (have_text) {
+        test_resume_bitwise();
+        test_threads_bitwise();
+        test_each_kind_learns();
+    }
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (!test_failed) CHECK(system(cmd) == 0, "clean up");
+    else printf("kept %s for inspection\n", dir);
+    return test_summary("test_train");
+}
