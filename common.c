@@ -1,5 +1,4 @@
 // common.c — checked I/O and allocation, RNG, clock. See common.h.
-#define _POSIX_C_SOURCE 200809L
 #include "common.h"
 
 #include <errno.h>

@@ -6,7 +6,6 @@
 //
 // out_dir receives model.ckpt (the latest checkpoint, written atomically),
 // config.txt (the effective configuration) and metrics.csv.
-#define _POSIX_C_SOURCE 200809L
 #include "data/loader.h"
 #include "model.h"
 

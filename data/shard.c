@@ -1,5 +1,4 @@
 // data/shard.c — llm.c-format token shards: write, read, glob. See shard.h.
-#define _POSIX_C_SOURCE 200809L
 #include "shard.h"
 #include "../common.h"
 
