@@ -96,8 +96,22 @@ static void format_eta(char *buf, size_t n, double seconds) {
     else snprintf(buf, n, "%ldm%02lds", s / 60, s % 60);
 }
 
-// Stop with a message naming the first tensor whose gradient is not finite.
+// The first layer whose output (residual stream) holds a NaN or inf, or -1.
+static int first_nonfinite_layer(const GPT2 *m) {
+    size_t per_layer = (size_t)m->B * m->T * m->C;
+    for (int l = 0; l < m->L; l++)
+        for (size_t i = 0; i < per_layer; i++)
+            if (!isfinite(m->residual3[(size_t)l * per_layer + i])) return l;
+    return -1;
+}
+
+// Stop with a message naming the first layer whose activations, or else the
+// first tensor whose gradient, is not finite.
 static void die_nonfinite(Run *r, long step, double loss, double norm) {
+    int layer = first_nonfinite_layer(&r->model);
+    if (layer >= 0)
+        die("step %ld: non-finite loss %g: the output of layer %d (attention %s) is NaN or inf; the last checkpoint in %s is intact",
+            step + 1, loss, layer, r->cfg.attention, r->cfg.out_dir);
     static const char *names[N_PARAM_TENSORS] = {"wte", "wpe", "ln1.w", "ln1.b", "qkv.w", "qkv.b", "attproj.w",
         "attproj.b", "ln2.w", "ln2.b", "fc.w", "fc.b", "fcproj.w", "fcproj.b", "lnf.w", "lnf.b", "attention"};
     const GPT2 *m = &r->model;
