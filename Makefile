@@ -23,7 +23,7 @@ ALL_LDFLAGS = $(OMPFLAG) $(LDFLAGS) $(EXTRA_LDFLAGS)
 LIB_SRC = common.c config.c matmul.c attention.c model.c data/shard.c data/loader.c
 LIB_F = $(LIB_SRC:%.c=build/f/%.o)
 LIB_D = $(LIB_SRC:%.c=build/d/%.o)
-HDRS  = $(wildcard *.h data/*.h test/*.h)
+HDRS  = $(wildcard *.h data/*.h test/*.h bench/*.h)
 
 PROGS = train sample
 
@@ -31,6 +31,9 @@ PROGS = train sample
 TESTS_F = test_config test_shard test_matmul test_train
 TESTS_D = test_grad
 TEST_BINS = $(TESTS_D:%=build/t/%) $(TESTS_F:%=build/t/%)
+
+# Benchmarks (make bench): float-built, each linked with the FMA-peak probe.
+BENCH = bench/bench_matmul
 
 all: $(PROGS)
 
@@ -56,10 +59,15 @@ $(TESTS_D:%=build/t/%): build/t/%: build/d/test/%.o $(LIB_D)
 	@mkdir -p build/t
 	$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LDLIBS)
 
+$(BENCH): bench/%: build/f/bench/%.o build/f/bench/peak.o $(LIB_F)
+	$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LDLIBS)
+
+bench: $(BENCH)
+
 test: $(PROGS) $(TEST_BINS)
 	@test/run.sh $(TEST_BINS)
 
 clean:
-	rm -rf build $(PROGS)
+	rm -rf build $(PROGS) $(BENCH)
 
-.PHONY: all test clean
+.PHONY: all test clean bench

@@ -18,8 +18,17 @@ void matmul_forward(real *out, const real *inp, const real *weight, const real *
 void matmul_backward(real *dinp, real *dweight, real *dbias, const real *dout,
                      const real *inp, const real *weight, int BT, int C, int OC);
 
-// The plain triple loops, kept as the reference the fast kernels are tested
-// against (and the path used in double-precision builds).
+// The two halves of matmul_backward, for callers (and benchmarks) that need
+// only one: dinp += dout · weight, and dweight += doutᵀ · inp with dbias.
+void matmul_input_grad(real *dinp, const real *dout, const real *weight, int BT, int C, int OC);
+void matmul_weight_grad(real *dweight, real *dbias, const real *dout, const real *inp,
+                        int BT, int C, int OC);
+
+// The fast kernels keep packing space per calling thread between calls; this
+// frees the calling thread's (call it before exit to leave nothing allocated).
+void matmul_release(void);
+
+// The plain triple loops: the reference the fast kernels are tested against.
 void matmul_forward_ref(real *out, const real *inp, const real *weight, const real *bias,
                         int BT, int C, int OC);
 void matmul_backward_ref(real *dinp, real *dweight, real *dbias, const real *dout,

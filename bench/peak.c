@@ -1,0 +1,81 @@
+// bench/peak.c — FMA throughput of this machine, measured rather than taken
+// from a data sheet, since clocks under vector load (and in VMs) vary.
+#include "peak.h"
+#include "../common.h"
+#include <string.h>
+
+// The same vector width as the matmul kernels, so the ratio is fair.
+#if defined(__clang__)
+#pragma clang fp contract(fast)
+#define WIDE_VECTORS __attribute__((min_vector_width(512)))
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=fast")
+#define WIDE_VECTORS
+#else
+#define WIDE_VECTORS
+#endif
+#if defined(__AVX512F__)
+#define VEC_BYTES 64
+#elif defined(__AVX__)
+#define VEC_BYTES 32
+#else
+#define VEC_BYTES 16
+#endif
+
+// Enough independent chains to cover FMA latency (4-5 cycles) times the
+// number of FMA units (2) with room to spare, yet fit the register file.
+enum { CHAINS = 12 };
+
+#if defined(__GNUC__)
+typedef float vec __attribute__((vector_size(VEC_BYTES)));
+#else
+typedef float vec;
+#endif
+enum { VL = sizeof(vec) / sizeof(float) };
+
+// Runs `iters` rounds of CHAINS multiply-adds; returns a value depending on all
+// of them so none can be optimised away.
+WIDE_VECTORS
+static float fma_chains(long iters, float seed) {
+    vec acc[CHAINS], mul = {0}, add = {0};
+    mul += 0.999999f;            // |x| stays bounded: no overflow, no denormals
+    add += seed * 1e-7f;
+    for (int c = 0; c < CHAINS; c++) acc[c] = add * (float)c;
+    for (long i = 0; i < iters; i++)
+        for (int c = 0; c < CHAINS; c++) acc[c] = acc[c] * mul + add;
+    float lanes[VL], s = 0;
+    for (int c = 0; c < CHAINS; c++) {
+        memcpy(lanes, &acc[c], sizeof(lanes));
+        for (int l = 0; l < VL; l++) s += lanes[l];
+    }
+    return s;
+}
+
+// Seconds for every thread to run `iters` rounds.
+static double time_chains(int threads, long iters, volatile float *sink) {
+    (void)threads;   // read only by the OpenMP clause
+    double t0 = now_seconds();
+    float total = 0;
+    #pragma omp parallel num_threads(threads) reduction(+ : total)
+    total += fma_chains(iters, 1.0f);
+    *sink = total;
+    return now_seconds() - t0;
+}
+
+double measure_fma_peak_gflops(int threads) {
+    volatile float sink = 0;
+#ifndef _OPENMP
+    threads = 1;
+#endif
+    long iters = 1 << 16;
+    double t;
+    while ((t = time_chains(threads, iters, &sink)) < 0.03) iters *= 2;
+    iters = (long)(iters * 0.1 / t);
+    // The best of three 0.1 s runs: other processes can only slow it down.
+    double best = 1e30;
+    for (int r = 0; r < 3; r++) {
+        t = time_chains(threads, iters, &sink);
+        if (t < best) best = t;
+    }
+    return 2.0 * CHAINS * VL * (double)iters * threads / best / 1e9;
+}
