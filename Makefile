@@ -20,20 +20,20 @@ ALL_CFLAGS = $(WARN) $(CFLAGS) $(OMPFLAG) $(EXTRA_CFLAGS)
 ALL_LDFLAGS = $(OMPFLAG) $(LDFLAGS) $(EXTRA_LDFLAGS)
 
 # The library every program links: one concern a file.
-LIB_SRC = common.c config.c matmul.c attention.c model.c data/shard.c data/loader.c
+LIB_SRC = common.c config.c matmul.c attention.c model.c data/shard.c data/loader.c data/tokenizer.c data/corpus.c
 LIB_F = $(LIB_SRC:%.c=build/f/%.o)
 LIB_D = $(LIB_SRC:%.c=build/d/%.o)
 HDRS  = $(wildcard *.h data/*.h test/*.h bench/*.h)
 
-PROGS = train sample
+PROGS = train sample data/prepare
 
 # Tests: float-built and double-built binaries, run in this order.
-TESTS_F = test_config test_shard test_matmul test_train
+TESTS_F = test_config test_shard test_matmul test_train test_tokenizer
 TESTS_D = test_grad
 TEST_BINS = $(TESTS_D:%=build/t/%) $(TESTS_F:%=build/t/%)
 
 # Benchmarks (make bench): float-built, each linked with the FMA-peak probe.
-BENCH = bench/bench_matmul
+BENCH = bench/bench_matmul bench/bench_tokenizer
 
 all: $(PROGS)
 
@@ -50,6 +50,13 @@ train: build/f/train.o $(LIB_F)
 
 sample: build/f/sample.o $(LIB_F)
 	$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LDLIBS)
+
+data/prepare: build/f/data/prepare.o $(LIB_F)
+	$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LDLIBS)
+
+# Fetch the GPT-2 vocabulary and the Brown Corpus, and tokenize Brown (docs/data.md).
+data: data/prepare
+	data/fetch.sh
 
 $(TESTS_F:%=build/t/%): build/t/%: build/f/test/%.o $(LIB_F)
 	@mkdir -p build/t
@@ -70,4 +77,4 @@ test: $(PROGS) $(TEST_BINS)
 clean:
 	rm -rf build $(PROGS) $(BENCH)
 
-.PHONY: all test clean bench
+.PHONY: all test clean bench data
