@@ -33,7 +33,7 @@ TESTS_D = test_grad
 TEST_BINS = $(TESTS_D:%=build/t/%) $(TESTS_F:%=build/t/%)
 
 # Benchmarks (make bench): float-built, each linked with the FMA-peak probe.
-BENCH = bench/bench_matmul bench/bench_tokenizer
+BENCH = bench/bench_matmul bench/bench_tokenizer bench/bench_train bench/bench_attention
 
 all: $(PROGS)
 
@@ -71,10 +71,15 @@ $(BENCH): bench/%: build/f/bench/%.o build/f/bench/peak.o $(LIB_F)
 
 bench: $(BENCH)
 
+# The README's first command: data, then a few minutes of training, then text.
+demo: all data
+	./train configs/default.conf
+	./sample out/default/model.ckpt -n 400 -t 0.8 -k 40
+
 test: $(PROGS) $(TEST_BINS)
 	@test/run.sh $(TEST_BINS)
 
 clean:
 	rm -rf build $(PROGS) $(BENCH)
 
-.PHONY: all test clean bench data
+.PHONY: all test clean bench data demo

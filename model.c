@@ -9,6 +9,7 @@
 #include "matmul.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,6 +159,8 @@ void softmax_xent_forward(real *losses, real *logits, const int *targets, int N,
         real *z = logits + (size_t)n * Vp;
         real mx = z[0];
         for (int i = 1; i < V; i++) mx = z[i] > mx ? z[i] : mx;
+        // −log p_t = log Σ exp(z − max) − (z_t − max): finite even when p_t underflows.
+        real zt = z[targets[n]] - mx;
         double sum = 0;
         for (int i = 0; i < V; i++) {
             z[i] = exp(z[i] - mx);
@@ -166,12 +169,12 @@ void softmax_xent_forward(real *losses, real *logits, const int *targets, int N,
         real inv = (real)(1.0 / sum);
         for (int i = 0; i < V; i++) z[i] *= inv;
         for (int i = V; i < Vp; i++) z[i] = 0;
-        losses[n] = -log(z[targets[n]]);
+        losses[n] = (real)(log(sum) - zt);
     }
 }
 
-// dlogits = (probs − onehot(target)) · dloss[n], in place over probs.
-// dloss is the same for every row (the mean's 1/N times the caller's scale).
+// dlogits = (probs − onehot(target)) · dloss, in place over probs; dloss is
+// the same for every row (the mean's 1/N times the caller's scale).
 void softmax_xent_backward(real *probs, const int *targets, real dloss, int N, int Vp) {
     #pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++) {
@@ -572,6 +575,20 @@ static uint64_t join64(const int32_t *h, int at) {
     return (uint64_t)hi << 32 | lo;
 }
 
+// Make a rename durable: the directory entry itself must reach the disk.
+static void fsync_parent_dir(const char *path) {
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = '\0';
+    else strcpy(dir, ".");
+    int fd = open(dir, O_RDONLY);
+    if (fd >= 0) {
+        fsync(fd);  // best effort: some file systems refuse fsync on directories
+        close(fd);
+    }
+}
+
 void model_save(const GPT2 *m, const char *path, const TrainState *ts, int with_optimizer) {
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
@@ -615,6 +632,7 @@ void model_save(const GPT2 *m, const char *path, const TrainState *ts, int with_
     if (fflush(f) != 0 || fsync(fileno(f)) != 0) die("cannot write '%s': %s (is the disk full?)", tmp, strerror(errno));
     xfclose(f, tmp);
     if (rename(tmp, path) != 0) die("cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
+    fsync_parent_dir(path);
     free(cfg_text);
 }
 
@@ -652,6 +670,7 @@ static void check_finite(const GPT2 *m, const char *path) {
 static void load_llmc(GPT2 *m, FILE *f, const int32_t *h, const char *path, long size) {
     if (h[1] != LLMC_VERSION_FP32) die("llm.c checkpoint '%s' has version %d; only fp32 (version 3) is supported", path, h[1]);
     int maxT = h[2], V = h[3], L = h[4], NH = h[5], C = h[6], Vp = h[7];
+    if (Vp < V || maxT < 1) die("llm.c checkpoint '%s': corrupt header (padded vocab %d < vocab %d, or context %d)", path, Vp, V, maxT);
     check_dim(path, "n_layer", L, m->L);
     check_dim(path, "n_head", NH, m->NH);
     check_dim(path, "n_embd", C, m->C);

@@ -12,7 +12,7 @@
 // The parameter tensors, in checkpoint order (the first 16 are llm.c's order).
 enum {
     P_WTE,      // (Vp, C)    token embedding, tied to the LM head
-    P_WPE,      // (T, C)     learned positions
+    P_WPE,      // (seq_len, C) learned positions
     P_LN1W,     // (L, C)
     P_LN1B,     // (L, C)
     P_QKVW,     // (L, 3C, C)

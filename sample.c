@@ -1,11 +1,14 @@
 // sample.c — generate text from a checkpoint.
 //
-//   ./sample CKPT [-n TOKENS] [-t TEMPERATURE] [-k TOP_K] [-s SEED] [-p PROMPT_IDS]
+//   ./sample CKPT [-n TOKENS] [-t TEMPERATURE] [-k TOP_K] [-s SEED] [-p PROMPT] [-i IDS]
 //
+// Text is encoded and decoded with the tokenizer the checkpoint's config
+// names (`tokenizer`, `tokenizer_dir`); -i prints ids instead of text.
 // The model is rebuilt from the configuration saved in the checkpoint and
 // runs one token at a time: attention in its recurrent form (KV cache for
 // softmax, the (S, z) state for linear kinds), so each token costs the same
 // however long the context is.
+#include "data/tokenizer.h"
 #include "model.h"
 
 #include <math.h>
@@ -13,12 +16,13 @@
 #include <string.h>
 
 static void usage(void) {
-    printf("usage: ./sample CKPT [-n TOKENS] [-t TEMPERATURE] [-k TOP_K] [-s SEED] [-p PROMPT_IDS]\n"
+    printf("usage: ./sample CKPT [-n TOKENS] [-t TEMPERATURE] [-k TOP_K] [-s SEED] [-p PROMPT] [-i 0|1]\n"
            "  -n  tokens to generate (default 200, at most the model's seq_len)\n"
            "  -t  temperature (default 0.8; 0 = greedy)\n"
            "  -k  sample among the k most likely tokens (default 40; 0 = all)\n"
            "  -s  random seed (default 1)\n"
-           "  -p  prompt as comma-separated token ids (default: <|endoftext|> for GPT-2, '\\n' for bytes)\n");
+           "  -p  prompt text (default: <|endoftext|> for GPT-2, a newline for bytes)\n"
+           "  -i  1: read -p as comma-separated ids and print ids, not text (no tokenizer needed)\n");
 }
 
 // Sample an id from logits[0..V) with temperature and top-k.
@@ -63,6 +67,7 @@ int main(int argc, char **argv) {
     int n = 200, top_k = 40;
     double temperature = 0.8;
     long seed = 1;
+    int ids_only = 0;
     for (int i = 2; i < argc; i++) {
         if (i + 1 >= argc || argv[i][0] != '-' || strlen(argv[i]) != 2) { usage(); die("bad argument '%s'", argv[i]); }
         const char *v = argv[++i];
@@ -72,6 +77,7 @@ int main(int argc, char **argv) {
         case 'k': top_k = atoi(v); break;
         case 's': seed = atol(v); break;
         case 'p': prompt = v; break;
+        case 'i': ids_only = atoi(v); break;
         default: usage(); die("unknown option '%s'", argv[i - 1]);
         }
     }
@@ -82,27 +88,40 @@ int main(int argc, char **argv) {
     model_load(&m, ckpt, NULL);
     if (n < 1 || n > m.maxT) die("-n %d: must be between 1 and the model's seq_len %d", n, m.maxT);
 
+    Tokenizer *tok = ids_only ? NULL : tokenizer_load(c.tokenizer, c.tokenizer_dir);
+    if (tok && tokenizer_vocab_size(tok) != m.V)
+        die("the checkpoint's vocab_size is %d but tokenizer '%s' has %d ids: sample with -i 1", m.V, c.tokenizer,
+            tokenizer_vocab_size(tok));
     int *tokens = xmalloc((size_t)m.maxT * sizeof(int), "tokens");
     int n_prompt = 0;
-    if (prompt) {
+    if (prompt && ids_only) {
         for (const char *p = prompt; *p && n_prompt < m.maxT; p = strchr(p, ',') ? strchr(p, ',') + 1 : p + strlen(p))
             tokens[n_prompt++] = atoi(p);
-    } else {
-        tokens[n_prompt++] = m.V == 50257 ? 50256 : '\n';
+    } else if (prompt) {
+        TokenBuf buf = {0};
+        tokenizer_encode(tok, prompt, strlen(prompt), 1, &buf);
+        for (size_t i = 0; i < buf.n && n_prompt < m.maxT; i++) tokens[n_prompt++] = buf.ids[i];
+        free(buf.ids);
     }
+    if (n_prompt == 0) tokens[n_prompt++] = m.V == 50257 ? 50256 : '\n';
+    for (int i = 0; i < n_prompt; i++)
+        if (tokens[i] < 0 || tokens[i] >= m.V) die("prompt id %d is outside the vocabulary [0, %d)", tokens[i], m.V);
     Rng rng;
     rng_seed(&rng, (uint64_t)seed);
     real *logits = xmalloc((size_t)m.Vp * sizeof(real), "logits"), *state = model_state_alloc(&m);
     double *prob = xmalloc((size_t)m.V * sizeof(double), "probabilities");
     int total = n_prompt + n > m.maxT ? m.maxT : n_prompt + n;
+    char text[TOKEN_MAX_BYTES];
     for (int pos = 0; pos < total; pos++) {
+        if (tok) fwrite(text, 1, tokenizer_decode(tok, tokens[pos], text), stdout);
+        else printf(pos ? ",%d" : "%d", tokens[pos]);
         model_step(&m, state, tokens[pos], pos, logits);
-        if (pos >= n_prompt) printf(pos > n_prompt ? ",%d" : "%d", tokens[pos]);
         if (pos + 1 < total && pos + 1 >= n_prompt) tokens[pos + 1] = pick(logits, m.V, temperature, top_k, &rng, prob);
         fflush(stdout);
     }
     printf("\n");
     free(tokens); free(logits); free(state); free(prob);
+    if (tok) tokenizer_free(tok);
     model_free(&m);
     return 0;
 }
