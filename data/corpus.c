@@ -34,16 +34,23 @@ int wikitext_is_title(const char *line, size_t n) {
            line[3] != '=' && line[n - 4] != '=';
 }
 
+static int is_blank(const char *line, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (line[i] != ' ' && line[i] != '\r') return 0;
+    return 1;
+}
+
 size_t wikitext_article_end(const char *text, size_t len, size_t start) {
-    int seen_title = 0;
+    int seen_title = 0, after_blank = 1;
     for (size_t i = start; i < len;) {
         const char *nl = memchr(text + i, '\n', len - i);
         if (!nl) break;   // an unfinished last line may still become a title
         size_t end = (size_t)(nl - text);
-        if (wikitext_is_title(text + i, end - i)) {
+        if (after_blank && wikitext_is_title(text + i, end - i)) {
             if (seen_title) return i;
             seen_title = 1;
         }
+        after_blank = is_blank(text + i, end - i);
         i = end + 1;
     }
     return len;

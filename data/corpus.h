@@ -19,7 +19,9 @@ int wikitext_is_title(const char *line, size_t n);
 
 // WikiText articles: the article that starts at text[start] (its title line,
 // or any text before the first title) runs to the start of the next title
-// line, which is returned; len when no complete title line follows.
+// line, which is returned; len when no complete title line follows. Titles
+// follow a blank line: lines like " = 1 <unk> / s = " inside the text are
+// display formulas, not titles (WikiText-2 test has two).
 size_t wikitext_article_end(const char *text, size_t len, size_t start);
 
 #endif
