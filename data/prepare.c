@@ -85,6 +85,7 @@ static void sink_text(Sink *s, const char *text, size_t n) {
 }
 
 static void sink_close(Sink *s) {
+    if (s->w.n_total + s->w.n_buf == 0) die("no text for '%s_*.bin': every input is empty", s->w.prefix);
     shard_writer_close(&s->w);
     if (s->reported) fputc('\n', stderr);
     printf("%s_*.bin: %zu tokens in %d shard%s, %ld document%s, %.1f MB of text (%.1f MB/s)\n", s->w.prefix,
