@@ -30,6 +30,7 @@ int tokenizer_eot(const Tokenizer *t);      // <|endoftext|> id, or -1 when ther
 // Append the ids of text[0..len) to out; returns how many were appended. With
 // special != 0 each "<|endoftext|>" in the text becomes the single eot id;
 // with special == 0 it is ordinary text. (The byte tokenizer ignores special.)
+// A Tokenizer keeps a cache and scratch space: one per thread.
 size_t tokenizer_encode(Tokenizer *t, const char *text, size_t len, int special, TokenBuf *out);
 
 // Write the bytes of one id to out (room for TOKEN_MAX_BYTES) and return
