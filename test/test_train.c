@@ -25,7 +25,7 @@ static Config tiny_config(const char *kind) {
 // Byte-level shards from the first real text we can find (never committed:
 // the project's own Brown data, else ../shared/data).
 static void make_text_shards(void) {
-    const char *candidates[] = {"data/cache/brown_detagged.txt", "../shared/data/tinyshakespeare/input.txt",
+    const char *candidates[] = {"data/brown/brown_detagged.txt", "../shared/data/tinyshakespeare/input.txt",
                                 "../shared/data/brown/brown_detagged.txt"};
     for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++) {
         if (!file_exists(candidates[i])) continue;
