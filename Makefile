@@ -5,8 +5,14 @@
 #   make NO_OMP=1     build without OpenMP (single thread)
 #   make CC=clang     any C11 compiler works; gcc is the reference
 #
+#   make test-sanitize   the suite again, built with ASan + UBSan (build/san/)
+#   make fuzz            libFuzzer targets (clang); make fuzz-run FUZZ_SECONDS=30
+#   make valgrind        memcheck on a short training run and on ./sample
+#
 # Sources are compiled twice: with real = float for the programs (build/f/)
-# and with real = double for the gradient-check tests (build/d/).
+# and with real = double for the gradient-check tests (build/d/). BUILD moves
+# the objects and test binaries, BIN the programs (the tests run $(BIN)/train
+# through the TRAIN_BIN and SAMPLE_BIN variables): docs/reliability.md.
 
 CC      ?= gcc
 OPT     ?= -O3 -march=native
@@ -18,11 +24,13 @@ ifndef NO_OMP
 endif
 ALL_CFLAGS = $(WARN) $(CFLAGS) $(OMPFLAG) $(EXTRA_CFLAGS)
 ALL_LDFLAGS = $(OMPFLAG) $(LDFLAGS) $(EXTRA_LDFLAGS)
+BUILD   ?= build
+BIN     ?= .
 
 # The library every program links: one concern a file.
 LIB_SRC = common.c config.c matmul.c attention.c model.c data/shard.c data/loader.c data/tokenizer.c data/corpus.c
-LIB_F = $(LIB_SRC:%.c=build/f/%.o)
-LIB_D = $(LIB_SRC:%.c=build/d/%.o)
+LIB_F = $(LIB_SRC:%.c=$(BUILD)/f/%.o)
+LIB_D = $(LIB_SRC:%.c=$(BUILD)/d/%.o)
 HDRS  = $(wildcard *.h data/*.h test/*.h bench/*.h)
 
 PROGS = train sample data/prepare
@@ -30,40 +38,43 @@ PROGS = train sample data/prepare
 # Tests: float-built and double-built binaries, run in this order.
 TESTS_F = test_config test_shard test_matmul test_train test_tokenizer
 TESTS_D = test_grad
-TEST_BINS = $(TESTS_D:%=build/t/%) $(TESTS_F:%=build/t/%)
+TEST_BINS = $(TESTS_D:%=$(BUILD)/t/%) $(TESTS_F:%=$(BUILD)/t/%)
 
 # Benchmarks (make bench): float-built, each linked with the FMA-peak probe.
 BENCH = bench/bench_matmul bench/bench_tokenizer bench/bench_train bench/bench_attention
 
 all: $(PROGS)
 
-build/f/%.o: %.c $(HDRS)
+$(BUILD)/f/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
-build/d/%.o: %.c $(HDRS)
+$(BUILD)/d/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -DREAL_DOUBLE -c $< -o $@
 
-train: build/f/train.o $(LIB_F)
+$(BIN)/train: $(BUILD)/f/train.o $(LIB_F)
+	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LDLIBS)
 
-sample: build/f/sample.o $(LIB_F)
+$(BIN)/sample: $(BUILD)/f/sample.o $(LIB_F)
+	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LDLIBS)
 
-data/prepare: build/f/data/prepare.o $(LIB_F)
+$(BIN)/data/prepare: $(BUILD)/f/data/prepare.o $(LIB_F)
+	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LDLIBS)
 
 # Fetch the GPT-2 vocabulary and the Brown Corpus, and tokenize Brown (docs/data.md).
 data: data/prepare
 	data/fetch.sh
 
-$(TESTS_F:%=build/t/%): build/t/%: build/f/test/%.o $(LIB_F)
-	@mkdir -p build/t
+$(TESTS_F:%=$(BUILD)/t/%): $(BUILD)/t/%: $(BUILD)/f/test/%.o $(LIB_F)
+	@mkdir -p $(BUILD)/t
 	$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LDLIBS)
 
-$(TESTS_D:%=build/t/%): build/t/%: build/d/test/%.o $(LIB_D)
-	@mkdir -p build/t
+$(TESTS_D:%=$(BUILD)/t/%): $(BUILD)/t/%: $(BUILD)/d/test/%.o $(LIB_D)
+	@mkdir -p $(BUILD)/t
 	$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LDLIBS)
 
 $(BENCH): bench/%: build/f/bench/%.o build/f/bench/peak.o $(LIB_F)
@@ -76,8 +87,10 @@ demo: all data
 	./train configs/default.conf
 	./sample out/default/model.ckpt -n 400 -t 0.8 -k 40
 
-test: $(PROGS) $(TEST_BINS)
-	@test/run.sh $(TEST_BINS)
+test: $(PROGS:%=$(BIN)/%) $(TEST_BINS)
+	@TRAIN_BIN=$(BIN)/train SAMPLE_BIN=$(BIN)/sample test/run.sh $(TEST_BINS)
+
+include test/reliability.mk
 
 clean:
 	rm -rf build $(PROGS) $(BENCH)

@@ -86,8 +86,11 @@ uint16_t *shard_read(const char *path, size_t *n_tokens, int vocab_size) {
     xfclose(f, path);
     if (vocab_size > 0)
         for (size_t i = 0; i < n; i++)
-            if (tok[i] >= vocab_size)
-                die("'%s': token %u at position %zu is >= vocab_size %d (wrong tokenizer or vocab_size?)", path, tok[i], i, vocab_size);
+            if (tok[i] >= vocab_size) {
+                unsigned bad = tok[i];
+                free(tok);  // nothing leaks on a rejection (fuzz/harness.h)
+                die("'%s': token %u at position %zu is >= vocab_size %d (wrong tokenizer or vocab_size?)", path, bad, i, vocab_size);
+            }
     *n_tokens = n;
     return tok;
 }

@@ -78,11 +78,12 @@ static void test_overfit_one_batch(void) {
 // Run ./train on the text shards; returns its exit status.
 static int run_train(const char *out, const char *extra) {
     char cmd[2048];
+    const char *train = getenv("TRAIN_BIN");  // the sanitizer build's own ./train (Makefile)
     snprintf(cmd, sizeof cmd,
-             "./train vocab_size=256 n_layer=2 n_head=2 n_embd=32 seq_len=32 batch_size=4 chunk_size=8 "
+             "%s vocab_size=256 n_layer=2 n_head=2 n_embd=32 seq_len=32 batch_size=4 chunk_size=8 "
              "train_data=%s/train.bin val_data=%s/val.bin out_dir=%s/%s eval_every=0 eval_batches=2 "
              "log_every=0 seed=3 lr=3e-3 warmup_steps=2 %s > %s/%s.log 2>&1",
-             dir, dir, dir, out, extra, dir, out);
+             train ? train : "./train", dir, dir, dir, out, extra, dir, out);
     return system(cmd);
 }
 
