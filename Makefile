@@ -36,7 +36,7 @@ HDRS  = $(wildcard *.h data/*.h test/*.h bench/*.h)
 PROGS = train sample data/prepare
 
 # Tests: float-built and double-built binaries, run in this order.
-TESTS_F = test_config test_shard test_matmul test_train test_tokenizer
+TESTS_F = test_config test_shard test_matmul test_train test_tokenizer test_reliability
 TESTS_D = test_grad
 TEST_BINS = $(TESTS_D:%=$(BUILD)/t/%) $(TESTS_F:%=$(BUILD)/t/%)
 

@@ -48,6 +48,12 @@ void *xcalloc(size_t n, size_t size, const char *what) {
 FILE *xfopen(const char *path, const char *mode) {
     FILE *f = fopen(path, mode);
     if (!f) die("cannot open '%s' for %s: %s", path, mode[0] == 'r' ? "reading" : "writing", strerror(errno));
+    // Linux opens a directory for reading; its "size" is then nonsense.
+    struct stat st;
+    if (mode[0] == 'r' && fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fclose(f);
+        die("cannot read '%s': it is a directory, not a file", path);
+    }
     return f;
 }
 

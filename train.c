@@ -9,6 +9,7 @@
 #include "data/loader.h"
 #include "model.h"
 
+#include <errno.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -72,11 +73,15 @@ static void trim_csv(const char *path, long step) {
     if (!file_exists(path)) return;
     size_t len;
     char *text = read_file(path, &len);
-    FILE *f = xfopen(path, "w");
+    // A new file renamed over the old, so a crash here loses no rows.
+    char tmp[CONFIG_STR + 40];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = xfopen(tmp, "w");
     int first = 1;
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"), first = 0)
         if (first || atol(line) <= step) fprintf(f, "%s\n", line);
-    xfclose(f, path);
+    xfclose(f, tmp);
+    if (rename(tmp, path) != 0) die("cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
     free(text);
 }
 
@@ -232,7 +237,8 @@ int main(int argc, char **argv) {
         if (last || (c->checkpoint_every > 0 && m->step % c->checkpoint_every == 0) || stop_signal) save(r);
         if (stop_signal) {
             printf("stopped by signal %d after step %ld; checkpoint saved to %s\n", (int)stop_signal, m->step, r->ckpt_path);
-            printf("resume with: ./train %s resume=1 out_dir=%s\n", r->config_path ? r->config_path : "", c->out_dir);
+            // config.txt holds every setting of this run, command-line overrides included.
+            printf("resume with: ./train %s/config.txt resume=1%s\n", c->out_dir, c->init_from[0] ? " init_from=" : "");
             return 130;
         }
     }
