@@ -36,8 +36,8 @@ HDRS  = $(wildcard *.h data/*.h test/*.h bench/*.h)
 PROGS = train sample data/prepare
 
 # Tests: float-built and double-built binaries, run in this order.
-TESTS_F = test_config test_shard test_matmul test_train test_tokenizer test_reliability
-TESTS_D = test_grad
+TESTS_F = test_config test_shard test_matmul test_train test_tokenizer test_reliability test_attention_f
+TESTS_D = test_grad test_attention
 TEST_BINS = $(TESTS_D:%=$(BUILD)/t/%) $(TESTS_F:%=$(BUILD)/t/%)
 
 # Benchmarks (make bench): float-built, each linked with the FMA-peak probe.
@@ -72,6 +72,9 @@ data: data/prepare
 $(TESTS_F:%=$(BUILD)/t/%): $(BUILD)/t/%: $(BUILD)/f/test/%.o $(LIB_F)
 	@mkdir -p $(BUILD)/t
 	$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LDLIBS)
+
+# test_attention_f is test_attention.c built with float.
+$(BUILD)/f/test/test_attention_f.o: test/test_attention.c
 
 $(TESTS_D:%=$(BUILD)/t/%): $(BUILD)/t/%: $(BUILD)/d/test/%.o $(LIB_D)
 	@mkdir -p $(BUILD)/t

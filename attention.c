@@ -5,8 +5,13 @@
 // y (B,T,C) holds the heads' outputs side by side. Work is split over
 // (b, h) pairs: each pair is one thread's, so sums run in a fixed order and
 // results do not depend on the thread count.
+//
+// Sections: softmax (flash-style), then one linear-attention engine shared by
+// the four feature maps (elu, taylor, performer, hedgehog), then the table.
+// docs/attention.md derives every forward and backward below.
 #include "attention.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,9 +152,768 @@ static const AttnKind SOFTMAX = {
     no_init, softmax_forward, softmax_backward, softmax_state_size, softmax_step, NULL};
 
 // ===========================================================================
+// Linear attentions: one engine, parameterised by a feature map phi.
+//
+//   A_ij = n_ij / den_i,  n_ij = phi(q_i)·phi(k_j),  den_i = Σ_{j<=i} n_ij,
+//   y_i  = Σ_{j<=i} A_ij v_j = phi(q_i)ᵀ S_i / phi(q_i)·z_i,
+//   S_i  = Σ_{j<=i} phi(k_j) v_jᵀ (F×d),  z_i = Σ_{j<=i} phi(k_j) (F).
+//
+// Three forms of the same function: quadratic (row by row over j, the exact
+// reference, O(T²)), chunked (S, z carried across chunks, quadratic inside a
+// chunk, O(T)) and recurrent (one token at a time, for generation). Forward
+// saves den_i per row (B,NH,T), plus the teacher's log-sum-exp per row when
+// distilling; everything else is recomputed by backward.
+
+enum { QUERY, KEY };
+
+// Denominator guard. Below REAL_TINY (the smallest normal over epsilon,
+// ~1e-31 in float) every weight of the row has underflowed or nearly: the
+// row's output is 0 and it passes no gradient. Any larger 1/den keeps the
+// backward's sums, 1/den times O(T·|v|·|dy|), clear of overflow. Ordinary
+// rows have den ≫ REAL_TINY, so the guard never changes them.
+#ifdef REAL_DOUBLE
+#define REAL_TINY (DBL_MIN / DBL_EPSILON)
+#else
+#define REAL_TINY (FLT_MIN / FLT_EPSILON)
+#endif
+
+static real inv_den(real den) { return den > REAL_TINY ? 1 / den : 0; }
+static real safe_log(real x) { return (real)log(x > REAL_TINY ? x : REAL_TINY); }
+
+static real vmax(const real *x, int n) {
+    real m = x[0];
+    for (int i = 1; i < n; i++) m = x[i] > m ? x[i] : m;
+    return m;
+}
+
+static void exp_shifted(real *x, int n, real shift) {
+    for (int i = 0; i < n; i++) x[i] = exp(x[i] - shift);
+}
+
+static int head_size(const Config *c) { return c->n_embd / c->n_head; }
+
+// Everything about a linear kind: its feature map and what the engine needs
+// to know about it. A sixth linear kind is its functions and one LINEAR_KIND
+// line filling this in (fields left out are "none": 0 or NULL).
+typedef struct {
+    int (*n_features)(const Config *c);  // F
+    // x (hs) -> z (F): phi(x), or log phi(x) when exp_map (the engine then
+    // subtracts its stabilising constants and exponentiates).
+    void (*map)(const AttnLayer *a, int role, const real *x, real *z);
+    // dz (F) -> dx (hs) += (skipped when dx is NULL) and dp += (parameter
+    // gradients in the params layout; only maps with parameters use it).
+    void (*map_backward)(const AttnLayer *a, int role, const real *x, const real *dz, real *dx, real *dp);
+    int exp_map;
+    int distill;  // Hedgehog's attention distillation applies
+    // Shortcut for the quadratic form: phi(q)·phi(k) = kernel(q·k/√d)
+    // (Taylor), returning the kernel and its derivative in *dk.
+    real (*kernel)(real s, real *dk);
+    // Per-layer sizes (parameters: the n_decay 2-D matrices first), init, and
+    // the hook after each optimizer step, as in AttnKind.
+    size_t (*n_params)(const Config *c);
+    size_t (*n_decay)(const Config *c);
+    size_t (*n_buffers)(const Config *c);
+    void (*init)(AttnLayer *a, Rng *rng);
+    void (*after_step)(AttnLayer *a, long step);
+} FeatureMap;
+
+static size_t opt_size(size_t (*f)(const Config *c), const Config *c) { return f ? f(c) : 0; }
+
+// One (b, h) pair as the forms see it. Token t's query in a (B,T,3C) array x
+// is HQ(H, x, t), its output in a (B,T,C) array y is HY(H, y, t).
+typedef struct {
+    const FeatureMap *fm;
+    const AttnLayer *a;
+    const real *qkv;
+    int b, h, T, C, hs;
+    int F, G, chunk;  // features, pair features of the quadratic form, chunk length
+    real kshift;      // subtracted from every key's log-features (exp maps)
+    real *dp;         // this pair's parameter-gradient slot (backward), or NULL
+} Head;
+
+#define HQ(H, x, t) ((x) + ((size_t)(H)->b * (H)->T + (t)) * 3 * (H)->C + (size_t)(H)->h * (H)->hs)
+#define HK(H, x, t) (HQ(H, x, t) + (H)->C)
+#define HV(H, x, t) (HQ(H, x, t) + 2 * (H)->C)
+#define HY(H, y, t) ((y) + ((size_t)(H)->b * (H)->T + (t)) * (H)->C + (size_t)(H)->h * (H)->hs)
+
+// ---------------------------------------------------------------------------
+// Features, stabilised. exp maps: a query's log-features are shifted by their
+// own max (a per-query constant, cancels in A), every key's by H->kshift (one
+// constant for all keys of the sequence, cancels too). Backward treats the
+// shifts as constants, which is exact because A does not depend on them.
+
+// x (hs) -> f (F)
+static void phi(const Head *H, int role, const real *x, real *f) {
+    H->fm->map(H->a, role, x, f);
+    if (H->fm->exp_map) exp_shifted(f, H->F, role == QUERY ? vmax(f, H->F) : H->kshift);
+}
+
+// df (F) at f = phi(x) -> dx (hs) += (when dx), H->dp +=. Overwrites df.
+static void phi_backward(const Head *H, int role, const real *x, const real *f, real *df, real *dx) {
+    if (H->fm->exp_map)
+        for (int i = 0; i < H->F; i++) df[i] *= f[i];
+    H->fm->map_backward(H->a, role, x, df, dx, H->dp);
+}
+
+// The largest key log-feature of the sequence (exp maps; 0 otherwise). tmp: F.
+static real key_shift(const Head *H, real *tmp) {
+    if (!H->fm->exp_map) return 0;
+    real m = -INFINITY;
+    for (int t = 0; t < H->T; t++) {
+        H->fm->map(H->a, KEY, HK(H, H->qkv, t), tmp);
+        real mt = vmax(tmp, H->F);
+        m = mt > m ? mt : m;
+    }
+    return m;
+}
+
+// The quadratic form scores pairs of "pair features" psi (G of them):
+// n_ij = kernel(psi(q_i)·psi(k_j)). Without a kernel psi = phi; with one,
+// psi(x) = x/d^(1/4), so psi(q)·psi(k) = q·k/√d and no features are built.
+static real psi_scale(const Head *H) { return (real)pow((double)H->hs, -0.25); }
+
+// x (hs) -> f (G)
+static void psi(const Head *H, int role, const real *x, real *f) {
+    if (!H->fm->kernel) {
+        phi(H, role, x, f);
+        return;
+    }
+    real r = psi_scale(H);
+    for (int i = 0; i < H->hs; i++) f[i] = x[i] * r;
+}
+
+// df (G) -> dx (hs) += (when dx), H->dp +=. Overwrites df. Kernel maps have
+// no parameters.
+static void psi_backward(const Head *H, int role, const real *x, const real *f, real *df, real *dx) {
+    if (!H->fm->kernel) phi_backward(H, role, x, f, df, dx);
+    else if (dx) axpy(dx, psi_scale(H), df, H->hs);
+}
+
+// n_ij from pair features; *dn = dn_ij / d(psi(q_i)·psi(k_j)).
+static real psi_score(const Head *H, const real *fq, const real *fk, real *dn) {
+    real s = dot(fq, fk, H->G);
+    if (!H->fm->kernel) {
+        *dn = 1;
+        return s;
+    }
+    return H->fm->kernel(s, dn);
+}
+
+// ---------------------------------------------------------------------------
+// Pieces shared by the chunked and recurrent forms. S is F×d row-major.
+
+// S += f wᵀ, z += c·f
+static void state_add(real *S, real *z, const real *f, const real *w, real c, int F, int d) {
+    for (int a = 0; a < F; a++) axpy(S + (size_t)a * d, f[a], w, d);
+    axpy(z, c, f, F);
+}
+
+// out (d) += Sᵀ f
+static void state_read(real *out, const real *S, const real *f, int F, int d) {
+    for (int a = 0; a < F; a++) axpy(out, f[a], S + (size_t)a * d, d);
+}
+
+// out (F) = S w + c·z
+static void state_apply(real *out, const real *S, const real *z, const real *w, real c, int F, int d) {
+    for (int a = 0; a < F; a++) out[a] = dot(S + (size_t)a * d, w, d) + c * z[a];
+}
+
+// Backward's per-query cotangents: g = dy_i/den_i (d) and the returned
+// e = −g·y_i, so that dL/dn_ij = g·v_j + e = g·(v_j − y_i).
+static real cotangent(const Head *H, real *g, const real *dy, const real *y, const real *den, int i) {
+    real inv = inv_den(den[i]);
+    const real *dyi = HY(H, dy, i);
+    for (int c = 0; c < H->hs; c++) g[c] = dyi[c] * inv;
+    return -dot(g, HY(H, y, i), H->hs);
+}
+
+// ---------------------------------------------------------------------------
+// Hedgehog's distillation, per query row i: teacher p_ij = softmax_j(q_i·k_j/√d)
+// (a constant), term_i = −Σ_{j<=i} p_ij log A_ij = log den_i − Σ_j p_ij log n_ij.
+
+// The teacher's scores of row i into s[0..i]; returns their max.
+static real teacher_scores(const Head *H, int i, real *s) {
+    real scale = (real)(1.0 / sqrt((double)H->hs));
+    return softmax_scores(s, HQ(H, H->qkv, i), H->qkv, H->b, H->h, i, H->T, H->C, H->hs, scale);
+}
+
+// The same, returning their log-sum-exp.
+static real teacher_row(const Head *H, int i, real *s) {
+    real mx = teacher_scores(H, i, s), sum = 0;
+    for (int j = 0; j <= i; j++) sum += exp(s[j] - mx);
+    return mx + (real)log(sum);
+}
+
+// ---------------------------------------------------------------------------
+// Quadratic form: row by row; keys' pair features kept (T×G), never a T×T
+// matrix. Workspace layout (reals): fk, dfk, dfkd: T·G each; fq, dfq, dfqd:
+// G each; n, s: T each; g: d.
+
+static size_t quad_ws_size(int T, int G, int d) { return 3 * (size_t)T * G + 3 * (size_t)G + 2 * (size_t)T + d; }
+
+// qkv (B,T,3C) -> this head's rows of y (B,T,C) (skipped when y is NULL),
+// den (T) (skipped when NULL); when lse is given, the teacher's lse (T) too,
+// and returns Σ_i term_i.
+static double quad_forward(const Head *H, real *y, real *den, real *lse, real *ws) {
+    int T = H->T, G = H->G, hs = H->hs;
+    real *fk = ws, *fq = fk + 3 * (size_t)T * G, *n = fq + 3 * (size_t)G, *s = n + T;
+    for (int j = 0; j < T; j++) psi(H, KEY, HK(H, H->qkv, j), fk + (size_t)j * G);
+    double distill = 0;
+    for (int i = 0; i < T; i++) {
+        psi(H, QUERY, HQ(H, H->qkv, i), fq);
+        real sum = 0, dn;
+        for (int j = 0; j <= i; j++) {
+            n[j] = psi_score(H, fq, fk + (size_t)j * G, &dn);
+            sum += n[j];
+        }
+        if (y) {
+            real *yi = HY(H, y, i), inv = inv_den(sum);
+            memset(yi, 0, (size_t)hs * sizeof(real));
+            for (int j = 0; j <= i; j++) axpy(yi, n[j], HV(H, H->qkv, j), hs);
+            for (int c = 0; c < hs; c++) yi[c] *= inv;
+        }
+        if (den) den[i] = sum;
+        if (lse) {
+            lse[i] = teacher_row(H, i, s);
+            double term = safe_log(sum);
+            for (int j = 0; j <= i; j++) term -= exp(s[j] - lse[i]) * safe_log(n[j]);
+            distill += term;
+        }
+    }
+    return distill;
+}
+
+// dy -> dqkv (+=), H->dp (+=); dy NULL: the distillation's gradient only.
+// Per pair, with (g, e) from cotangent() and dn = dn_ij/d(psi·psi):
+//   dv_j += n_ij g,  D = (g·v_j + e) + λ(1/den_i − p_ij/n_ij),
+//   dpsi(q_i) += D·dn·psi(k_j),  dpsi(k_j) += D·dn·psi(q_i).
+// With distill_qk_grad = 0 the λ part is summed apart (dfqd, dfkd) and
+// reaches only the map's parameters.
+static void quad_backward(const Head *H, real *dqkv, const real *dy, const real *y, const real *den,
+                          const real *lse, real lambda, int qk_grad, real *ws) {
+    int T = H->T, G = H->G, hs = H->hs;
+    int split = lse && !qk_grad, main_part = dy || !split;
+    size_t TG = (size_t)T * G;
+    real *fk = ws, *dfk = fk + TG, *dfkd = dfk + TG, *fq = dfkd + TG, *dfq = fq + G, *dfqd = dfq + G;
+    real *s = dfqd + G + T, *g = s + T;
+    memset(dfk, 0, 2 * TG * sizeof(real));
+    for (int j = 0; j < T; j++) psi(H, KEY, HK(H, H->qkv, j), fk + (size_t)j * G);
+    for (int i = 0; i < T; i++) {
+        const real *q = HQ(H, H->qkv, i);
+        psi(H, QUERY, q, fq);
+        memset(dfq, 0, 2 * (size_t)G * sizeof(real));
+        real inv = inv_den(den[i]), e = dy ? cotangent(H, g, dy, y, den, i) : 0;
+        if (lse) teacher_scores(H, i, s);
+        for (int j = 0; j <= i; j++) {
+            const real *fkj = fk + (size_t)j * G;
+            real dn, n = psi_score(H, fq, fkj, &dn), D = 0, Dd = 0;
+            if (dy) {
+                D = dot(g, HV(H, H->qkv, j), hs) + e;
+                axpy(HV(H, dqkv, j), n, g, hs);
+            }
+            if (lse) Dd = lambda * (inv - (real)exp(s[j] - lse[i]) * inv_den(n));
+            if (!split) D += Dd;
+            if (main_part) {
+                axpy(dfq, D * dn, fkj, G);
+                axpy(dfk + (size_t)j * G, D * dn, fq, G);
+            }
+            if (split) {
+                axpy(dfqd, Dd * dn, fkj, G);
+                axpy(dfkd + (size_t)j * G, Dd * dn, fq, G);
+            }
+        }
+        if (main_part) psi_backward(H, QUERY, q, fq, dfq, HQ(H, dqkv, i));
+        if (split) psi_backward(H, QUERY, q, fq, dfqd, NULL);
+    }
+    for (int j = 0; j < T; j++) {
+        const real *k = HK(H, H->qkv, j);
+        if (main_part) psi_backward(H, KEY, k, fk + (size_t)j * G, dfk + (size_t)j * G, HK(H, dqkv, j));
+        if (split) psi_backward(H, KEY, k, fk + (size_t)j * G, dfkd + (size_t)j * G, NULL);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Chunked form: chunks of c tokens; (S, z) carry the earlier chunks, a chunk's
+// own pairs are scored directly. Workspace (reals): S: F·d, z: F, pq, pk: c·F
+// each (the chunk's query and key features), gm: c·d, e: c, df: F.
+
+static size_t chunk_ws_size(int F, int c, int d) { return (size_t)F * d + 2 * (size_t)F + 2 * (size_t)c * F + (size_t)c * d + c; }
+
+typedef struct { real *S, *z, *pq, *pk, *gm, *e, *df; } ChunkWs;
+
+static ChunkWs chunk_ws(const Head *H, real *ws) {
+    ChunkWs w;
+    w.S = ws;
+    w.z = w.S + (size_t)H->F * H->hs;
+    w.pq = w.z + H->F;
+    w.pk = w.pq + (size_t)H->chunk * H->F;
+    w.gm = w.pk + (size_t)H->chunk * H->F;
+    w.e = w.gm + (size_t)H->chunk * H->hs;
+    w.df = w.e + H->chunk;
+    return w;
+}
+
+// Tokens [c0, c0+n): features into w->pq, w->pk; with dy, the cotangents.
+static void chunk_load(const Head *H, const ChunkWs *w, int c0, int n, const real *dy, const real *y, const real *den) {
+    for (int t = 0; t < n; t++) {
+        phi(H, QUERY, HQ(H, H->qkv, c0 + t), w->pq + (size_t)t * H->F);
+        phi(H, KEY, HK(H, H->qkv, c0 + t), w->pk + (size_t)t * H->F);
+        if (dy) w->e[t] = cotangent(H, w->gm + (size_t)t * H->hs, dy, y, den, c0 + t);
+    }
+}
+
+// qkv (B,T,3C) -> this head's rows of y (B,T,C), den (T):
+//   y_i = (Sᵀphi(q_i) + Σ_{j in chunk, j<=i} n_ij v_j) / (phi(q_i)·z + Σ n_ij)
+static void chunk_forward(const Head *H, real *y, real *den, real *ws) {
+    int F = H->F, hs = H->hs;
+    ChunkWs w = chunk_ws(H, ws);
+    memset(w.S, 0, ((size_t)F * hs + F) * sizeof(real));
+    for (int c0 = 0; c0 < H->T; c0 += H->chunk) {
+        int n = H->T - c0 < H->chunk ? H->T - c0 : H->chunk;
+        chunk_load(H, &w, c0, n, NULL, NULL, NULL);
+        for (int t = 0; t < n; t++) {
+            const real *fq = w.pq + (size_t)t * F;
+            real *yi = HY(H, y, c0 + t);
+            memset(yi, 0, (size_t)hs * sizeof(real));
+            state_read(yi, w.S, fq, F, hs);
+            real sum = dot(fq, w.z, F);
+            for (int u = 0; u <= t; u++) {
+                real nij = dot(fq, w.pk + (size_t)u * F, F);
+                axpy(yi, nij, HV(H, H->qkv, c0 + u), hs);
+                sum += nij;
+            }
+            real inv = inv_den(sum);
+            for (int c = 0; c < hs; c++) yi[c] *= inv;
+            den[c0 + t] = sum;
+        }
+        for (int u = 0; u < n; u++) state_add(w.S, w.z, w.pk + (size_t)u * F, HV(H, H->qkv, c0 + u), 1, F, hs);
+    }
+}
+
+// dy -> dqkv (+=), H->dp (+=), in two passes with D_ij = g_i·v_j + e_i:
+//   chunks in order, (S, z) as in forward:  dphi(q_i) = S g_i + e_i z + Σ_{j in chunk, j<=i} D_ij phi(k_j)
+//   chunks in reverse, R = Σ_{i in later chunks} phi(q_i) g_iᵀ, r = Σ e_i phi(q_i):
+//     dphi(k_j) = R v_j + r + Σ_{i in chunk, i>=j} D_ij phi(q_i)
+//     dv_j     += Rᵀ phi(k_j) + Σ_{i in chunk, i>=j} n_ij g_i
+// (R, r reuse S, z's memory.)
+static void chunk_backward(const Head *H, real *dqkv, const real *dy, const real *y, const real *den, real *ws) {
+    int F = H->F, hs = H->hs, T = H->T, c = H->chunk;
+    ChunkWs w = chunk_ws(H, ws);
+    memset(w.S, 0, ((size_t)F * hs + F) * sizeof(real));
+    for (int c0 = 0; c0 < T; c0 += c) {
+        int n = T - c0 < c ? T - c0 : c;
+        chunk_load(H, &w, c0, n, dy, y, den);
+        for (int t = 0; t < n; t++) {
+            const real *g = w.gm + (size_t)t * hs;
+            state_apply(w.df, w.S, w.z, g, w.e[t], F, hs);
+            for (int u = 0; u <= t; u++)
+                axpy(w.df, dot(g, HV(H, H->qkv, c0 + u), hs) + w.e[t], w.pk + (size_t)u * F, F);
+            phi_backward(H, QUERY, HQ(H, H->qkv, c0 + t), w.pq + (size_t)t * F, w.df, HQ(H, dqkv, c0 + t));
+        }
+        for (int u = 0; u < n; u++) state_add(w.S, w.z, w.pk + (size_t)u * F, HV(H, H->qkv, c0 + u), 1, F, hs);
+    }
+    memset(w.S, 0, ((size_t)F * hs + F) * sizeof(real));
+    for (int c0 = (T - 1) / c * c; c0 >= 0; c0 -= c) {
+        int n = T - c0 < c ? T - c0 : c;
+        chunk_load(H, &w, c0, n, dy, y, den);
+        for (int u = 0; u < n; u++) {
+            const real *fk = w.pk + (size_t)u * F, *v = HV(H, H->qkv, c0 + u);
+            real *dv = HV(H, dqkv, c0 + u);
+            state_apply(w.df, w.S, w.z, v, 1, F, hs);
+            state_read(dv, w.S, fk, F, hs);
+            for (int t = u; t < n; t++) {
+                const real *fq = w.pq + (size_t)t * F, *g = w.gm + (size_t)t * hs;
+                axpy(w.df, dot(g, v, hs) + w.e[t], fq, F);
+                axpy(dv, dot(fq, fk, F), g, hs);
+            }
+            phi_backward(H, KEY, HK(H, H->qkv, c0 + u), fk, w.df, HK(H, dqkv, c0 + u));
+        }
+        for (int t = 0; t < n; t++) state_add(w.S, w.z, w.pq + (size_t)t * F, w.gm + (size_t)t * hs, w.e[t], F, hs);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Choosing the form, sizes, and the drivers that run the forms over (b, h).
+
+typedef struct {
+    int quadratic, distill, F, G, chunk, hs;
+    size_t ws;  // workspace per thread
+} Plan;
+
+// attention_form = auto: the cheaper per token, counting multiply-adds of one
+// forward: quadratic T/2·(G + d) (scores, then values); chunked 2·F·d (read
+// and update S) + c/2·(F + d) (pairs inside the chunk). With distillation,
+// quadratic: the loss needs every n_ij anyway.
+static Plan lin_plan(const FeatureMap *fm, const Config *c, int T) {
+    Plan p;
+    p.hs = head_size(c);
+    p.F = fm->n_features(c);
+    p.G = fm->kernel ? p.hs : p.F;
+    p.distill = fm->distill && c->distill_weight > 0;
+    p.chunk = c->chunk_size < T ? c->chunk_size : T;
+    if (strcmp(c->attention_form, "auto") != 0) p.quadratic = strcmp(c->attention_form, "quadratic") == 0;
+    else {
+        double quad = T / 2.0 * (p.G + p.hs), chunked = 2.0 * p.F * p.hs + p.chunk / 2.0 * (p.F + p.hs);
+        p.quadratic = p.distill || quad <= chunked;
+    }
+    size_t quad = p.quadratic || p.distill ? quad_ws_size(T, p.G, p.hs) : 0;
+    size_t chunked = p.quadratic ? 0 : chunk_ws_size(p.F, p.chunk, p.hs);
+    p.ws = quad > chunked ? quad : chunked;
+    if (p.ws < 2 * (size_t)p.F) p.ws = 2 * (size_t)p.F;  // key_shift and step use up to 2F
+    return p;
+}
+
+static Head lin_head(const FeatureMap *fm, const AttnLayer *a, const Plan *p, const real *qkv, int b, int h, int T) {
+    Head H = {fm, a, qkv, b, h, T, a->C, a->hs, p->F, p->G, p->chunk, 0, NULL};
+    return H;
+}
+
+// Per layer: den (B,NH,T), and the teacher's lse (B,NH,T) when distilling.
+static size_t lin_act_size(const FeatureMap *fm, const Config *c, int B, int T) {
+    return (lin_plan(fm, c, T).distill ? 2 : 1) * (size_t)B * c->n_head * T;
+}
+
+// A workspace per thread, then one parameter-gradient slot per (b, h).
+static size_t lin_scratch_size(const FeatureMap *fm, const Config *c, int B, int T) {
+    return (size_t)n_threads() * lin_plan(fm, c, T).ws + (size_t)B * c->n_head * opt_size(fm->n_params, c);
+}
+
+// qkv (B,T,3C) -> y (B,T,C), acts: den (B,NH,T) [, lse (B,NH,T)]
+static double lin_forward(const FeatureMap *fm, AttnLayer *a, real *y, const real *qkv, int B, int T) {
+    Plan p = lin_plan(fm, a->cfg, T);
+    int NH = a->NH;
+    size_t BH = (size_t)B * NH;
+    double *dsum = p.distill ? xcalloc(BH, sizeof(double), "distillation sums") : NULL;
+    #pragma omp parallel for collapse(2) schedule(static)
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++) {
+            real *ws = a->scratch + (size_t)THREAD_ID * p.ws;
+            size_t o = ((size_t)b * NH + h) * T;
+            real *den = a->acts + o, *lse = p.distill ? a->acts + BH * T + o : NULL;
+            Head H = lin_head(fm, a, &p, qkv, b, h, T);
+            H.kshift = key_shift(&H, ws);
+            double d;
+            if (p.quadratic) d = quad_forward(&H, y, den, lse, ws);
+            else {
+                chunk_forward(&H, y, den, ws);
+                d = lse ? quad_forward(&H, NULL, NULL, lse, ws) : 0;
+            }
+            if (dsum) dsum[(size_t)b * NH + h] = d;
+        }
+    double total = 0;
+    for (size_t i = 0; dsum && i < BH; i++) total += dsum[i];
+    free(dsum);
+    return total;
+}
+
+// dy (B,T,C) -> dqkv (B,T,3C) +=, grads +=. Each (b, h) sums its parameter
+// gradients into its own slot; the slots are then added in (b, h) order, so
+// the result has the same bits for any thread count.
+static void lin_backward(const FeatureMap *fm, AttnLayer *a, real *dqkv, const real *dy, const real *qkv, const real *y,
+                         int B, int T, double distill_scale) {
+    Plan p = lin_plan(fm, a->cfg, T);
+    int NH = a->NH;
+    size_t BH = (size_t)B * NH, np = opt_size(fm->n_params, a->cfg);
+    real *slots = a->scratch + (size_t)n_threads() * p.ws;
+    #pragma omp parallel for collapse(2) schedule(static)
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++) {
+            real *ws = a->scratch + (size_t)THREAD_ID * p.ws;
+            size_t o = ((size_t)b * NH + h) * T;
+            const real *den = a->acts + o, *lse = p.distill ? a->acts + BH * T + o : NULL;
+            Head H = lin_head(fm, a, &p, qkv, b, h, T);
+            H.kshift = key_shift(&H, ws);
+            if (np) {
+                H.dp = slots + ((size_t)b * NH + h) * np;
+                memset(H.dp, 0, np * sizeof(real));
+            }
+            if (p.quadratic) quad_backward(&H, dqkv, dy, y, den, lse, (real)distill_scale, a->cfg->distill_qk_grad, ws);
+            else {
+                chunk_backward(&H, dqkv, dy, y, den, ws);
+                if (lse) quad_backward(&H, dqkv, NULL, y, den, lse, (real)distill_scale, a->cfg->distill_qk_grad, ws);
+            }
+        }
+    #pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < np; i++) {
+        real s = 0;
+        for (size_t k = 0; k < BH; k++) s += slots[k * np + i];
+        a->grads[i] += s;
+    }
+}
+
+// Recurrent form. Per head: S (F×d), z (F) and, for exp maps, M: the running
+// max of the keys' log-features, the key shift so far. A larger one rescales
+// S and z by exp(M_old − M_new) (online-softmax style), so every query sees
+// all its keys under one shift and the result equals the other forms'.
+static size_t lin_state_size(const FeatureMap *fm, const Config *c, int max_T) {
+    (void)max_T;
+    int F = fm->n_features(c);
+    return (size_t)c->n_head * ((size_t)F * head_size(c) + F + 1);
+}
+
+// qkv (3C) at position pos -> y (C); the state was zeroed before pos 0.
+static void lin_step(const FeatureMap *fm, AttnLayer *a, real *state, real *y, const real *qkv, int pos) {
+    int C = a->C, hs = a->hs, F = fm->n_features(a->cfg);
+    Plan p = lin_plan(fm, a->cfg, 1);
+    real *fq = a->scratch, *fk = fq + F;
+    for (int h = 0; h < a->NH; h++) {
+        real *S = state + (size_t)h * ((size_t)F * hs + F + 1), *z = S + (size_t)F * hs, *M = z + F;
+        const real *q = qkv + (size_t)h * hs, *k = q + C, *v = q + 2 * C;
+        Head H = lin_head(fm, a, &p, NULL, 0, h, 1);
+        fm->map(a, KEY, k, fk);
+        if (fm->exp_map) {
+            real mk = vmax(fk, F);
+            if (pos == 0 || mk > *M) {
+                if (pos > 0) {
+                    real r = exp(*M - mk);
+                    for (size_t i = 0; i < (size_t)F * hs + F; i++) S[i] *= r;
+                }
+                *M = mk;
+            }
+            exp_shifted(fk, F, *M);
+        }
+        state_add(S, z, fk, v, 1, F, hs);
+        phi(&H, QUERY, q, fq);
+        real *yh = y + (size_t)h * hs, inv = inv_den(dot(fq, z, F));
+        memset(yh, 0, (size_t)hs * sizeof(real));
+        state_read(yh, S, fq, F, hs);
+        for (int c = 0; c < hs; c++) yh[c] *= inv;
+    }
+}
+
+// A linear kind: its FeatureMap (designated initializers) bound to the engine
+// as an AttnKind, NAME_KIND.
+#define LINEAR_KIND(NAME, ...)                                                                     \
+    static const FeatureMap NAME##_MAP = {__VA_ARGS__};                                            \
+    static size_t kind_##NAME##_n_params(const Config *c) { return opt_size(NAME##_MAP.n_params, c); } \
+    static size_t kind_##NAME##_n_decay(const Config *c) { return opt_size(NAME##_MAP.n_decay, c); } \
+    static size_t kind_##NAME##_n_buffers(const Config *c) { return opt_size(NAME##_MAP.n_buffers, c); } \
+    static size_t kind_##NAME##_act_size(const Config *c, int B, int T) {                          \
+        return lin_act_size(&NAME##_MAP, c, B, T);                                                 \
+    }                                                                                              \
+    static size_t kind_##NAME##_scratch_size(const Config *c, int B, int T) {                      \
+        return lin_scratch_size(&NAME##_MAP, c, B, T);                                             \
+    }                                                                                              \
+    static void kind_##NAME##_init(AttnLayer *a, Rng *rng) {                                       \
+        if (NAME##_MAP.init) NAME##_MAP.init(a, rng);                                              \
+    }                                                                                              \
+    static double kind_##NAME##_forward(AttnLayer *a, real *y, const real *qkv, int B, int T) {    \
+        return lin_forward(&NAME##_MAP, a, y, qkv, B, T);                                          \
+    }                                                                                              \
+    static void kind_##NAME##_backward(AttnLayer *a, real *dqkv, const real *dy, const real *qkv,  \
+                                       const real *y, int B, int T, double distill_scale) {        \
+        lin_backward(&NAME##_MAP, a, dqkv, dy, qkv, y, B, T, distill_scale);                       \
+    }                                                                                              \
+    static size_t kind_##NAME##_state_size(const Config *c, int max_T) {                           \
+        return lin_state_size(&NAME##_MAP, c, max_T);                                              \
+    }                                                                                              \
+    static void kind_##NAME##_step(AttnLayer *a, real *state, real *y, const real *qkv, int pos) { \
+        lin_step(&NAME##_MAP, a, state, y, qkv, pos);                                              \
+    }                                                                                              \
+    static void kind_##NAME##_after_step(AttnLayer *a, long step) {                                \
+        if (NAME##_MAP.after_step) NAME##_MAP.after_step(a, step);                                 \
+    }                                                                                              \
+    static const AttnKind NAME##_KIND = {                                                          \
+        #NAME, kind_##NAME##_n_params, kind_##NAME##_n_decay, kind_##NAME##_n_buffers,             \
+        kind_##NAME##_act_size, kind_##NAME##_scratch_size, kind_##NAME##_init,                    \
+        kind_##NAME##_forward, kind_##NAME##_backward, kind_##NAME##_state_size,                   \
+        kind_##NAME##_step, kind_##NAME##_after_step}
+
+// ===========================================================================
+// elu: phi(x) = elu(x) + 1 element-wise on the raw head vector (F = d).
+
+static int elu_features(const Config *c) { return head_size(c); }
+
+static void elu_map(const AttnLayer *a, int role, const real *x, real *z) {
+    (void)role;
+    for (int i = 0; i < a->hs; i++) z[i] = x[i] > 0 ? x[i] + 1 : exp(x[i]);
+}
+
+static void elu_map_backward(const AttnLayer *a, int role, const real *x, const real *dz, real *dx, real *dp) {
+    (void)role; (void)dp;
+    for (int i = 0; dx && i < a->hs; i++) dx[i] += dz[i] * (x[i] > 0 ? 1 : exp(x[i]));
+}
+
+LINEAR_KIND(elu, .n_features = elu_features, .map = elu_map, .map_backward = elu_map_backward);
+
+// ===========================================================================
+// taylor: phi(x) = [1, x', (x'⊗x')/√2], x' = x/d^(1/4), so that
+// phi(q)·phi(k) = 1 + s + s²/2 with s = q·k/√d. The chunked and recurrent forms
+// store the d(d+1)/2 distinct products (squares /√2, a<b products plain);
+// the quadratic form uses the scalar kernel.
+
+static int taylor_features(const Config *c) {
+    int d = head_size(c);
+    return 1 + d + d * (d + 1) / 2;
+}
+
+static void taylor_map(const AttnLayer *a, int role, const real *x, real *z) {
+    (void)role;
+    int d = a->hs;
+    real r = (real)pow((double)d, -0.25), *xp = z + 1, *o = z + 1 + d;
+    z[0] = 1;
+    for (int i = 0; i < d; i++) xp[i] = x[i] * r;
+    for (int i = 0; i < d; i++) {
+        *o++ = xp[i] * xp[i] * (real)sqrt(0.5);
+        for (int j = i + 1; j < d; j++) *o++ = xp[i] * xp[j];
+    }
+}
+
+static void taylor_map_backward(const AttnLayer *a, int role, const real *x, const real *dz, real *dx, real *dp) {
+    (void)role; (void)dp;
+    if (!dx) return;
+    int d = a->hs;
+    real r = (real)pow((double)d, -0.25), r2 = r * r;
+    const real *o = dz + 1 + d;
+    for (int i = 0; i < d; i++) {
+        dx[i] += r * dz[1 + i] + r2 * (real)sqrt(2.0) * x[i] * *o++;
+        for (int j = i + 1; j < d; j++, o++) {
+            dx[i] += r2 * *o * x[j];
+            dx[j] += r2 * *o * x[i];
+        }
+    }
+}
+
+static real taylor_kernel(real s, real *dk) {
+    *dk = 1 + s;
+    return 1 + s + s * s / 2;
+}
+
+LINEAR_KIND(taylor, .n_features = taylor_features, .map = taylor_map, .map_backward = taylor_map_backward,
+            .kernel = taylor_kernel);
+
+// ===========================================================================
+// performer (FAVOR+): phi(x) = m^(-1/2) exp(W x' − ‖x'‖²/2), x' = x/d^(1/4).
+// W (m×d) is a buffer, not trained: m rows of orthogonal random features,
+// shared by the layer's heads, redrawn every performer_redraw steps.
+
+static size_t performer_n_buffers(const Config *c) { return (size_t)config_performer_m(c) * head_size(c); }
+static int performer_features(const Config *c) { return config_performer_m(c); }
+
+// log phi; m^(-1/2) and −‖x'‖²/2 of queries cancel in A but keep z exact.
+static void performer_map(const AttnLayer *a, int role, const real *x, real *z) {
+    (void)role;
+    int d = a->hs, m = config_performer_m(a->cfg);
+    real r = (real)pow((double)d, -0.25), c = dot(x, x, d) * r * r / 2 + (real)(0.5 * log((double)m));
+    for (int f = 0; f < m; f++) z[f] = dot(a->buffers + (size_t)f * d, x, d) * r - c;
+}
+
+// dx = r (Wᵀ dz − x' Σ dz)
+static void performer_map_backward(const AttnLayer *a, int role, const real *x, const real *dz, real *dx, real *dp) {
+    (void)role; (void)dp;
+    if (!dx) return;
+    int d = a->hs, m = config_performer_m(a->cfg);
+    real r = (real)pow((double)d, -0.25), sum = 0;
+    for (int f = 0; f < m; f++) {
+        axpy(dx, dz[f] * r, a->buffers + (size_t)f * d, d);
+        sum += dz[f];
+    }
+    axpy(dx, -sum * r * r, x, d);
+}
+
+// W for (seed, layer, redraw): blocks of d×d standard normals (row-major, in
+// stream order), each orthonormalised by modified Gram–Schmidt over its rows;
+// then, for each of the block's rows kept (m may end mid-block), the norm of
+// d fresh normals as the row's length (chi with d degrees of freedom).
+static void performer_draw(AttnLayer *a, long redraw) {
+    int d = a->hs, m = config_performer_m(a->cfg);
+    Rng rng;
+    rng_seed(&rng, (uint64_t)a->cfg->seed * 0x9E3779B97F4A7C15ull ^ (uint64_t)(a->layer + 1) * 0xBF58476D1CE4E5B9ull ^
+                       (uint64_t)(redraw + 1) * 0x94D049BB133111EBull);
+    double *blk = xmalloc((size_t)d * d * sizeof(double), "performer block");
+    for (int r0 = 0; r0 < m; r0 += d) {
+        for (int i = 0; i < d * d; i++) blk[i] = rng_normal(&rng);
+        for (int i = 0; i < d; i++) {
+            double *bi = blk + (size_t)i * d, nrm = 0;
+            for (int j = 0; j < i; j++) {
+                double *bj = blk + (size_t)j * d, p = 0;
+                for (int c = 0; c < d; c++) p += bi[c] * bj[c];
+                for (int c = 0; c < d; c++) bi[c] -= p * bj[c];
+            }
+            for (int c = 0; c < d; c++) nrm += bi[c] * bi[c];
+            for (int c = 0; c < d; c++) bi[c] /= sqrt(nrm);
+        }
+        for (int i = 0; i < d && r0 + i < m; i++) {
+            double len = 0;
+            for (int c = 0; c < d; c++) {
+                double g = rng_normal(&rng);
+                len += g * g;
+            }
+            for (int c = 0; c < d; c++) a->buffers[(size_t)(r0 + i) * d + c] = (real)(blk[(size_t)i * d + c] * sqrt(len));
+        }
+    }
+    free(blk);
+}
+
+// W comes from the seed, not from the model's stream: it depends only on
+// (seed, layer, redraw index), so a resumed run redraws the same features.
+static void performer_init(AttnLayer *a, Rng *rng) {
+    (void)rng;
+    performer_draw(a, 0);
+}
+
+static void performer_after_step(AttnLayer *a, long step) {
+    int every = a->cfg->performer_redraw;
+    if (every > 0 && step % every == 0) performer_draw(a, step / every);
+}
+
+LINEAR_KIND(performer, .n_features = performer_features, .map = performer_map, .map_backward = performer_map_backward,
+            .exp_map = 1, .n_buffers = performer_n_buffers, .init = performer_init, .after_step = performer_after_step);
+
+// ===========================================================================
+// hedgehog: phi(x) = [exp(Ux + b), exp(−(Ux + b))], F = 2d, one map for queries
+// (U_q, b_q) and one for keys (U_k, b_k) per layer, shared by its heads,
+// identity init. params: U_q (d×d), U_k (d×d) — decayed — then b_q, b_k (d).
+
+static size_t hedgehog_n_params(const Config *c) {
+    size_t d = (size_t)head_size(c);
+    return 2 * d * d + 2 * d;
+}
+static size_t hedgehog_n_decay(const Config *c) {
+    size_t d = (size_t)head_size(c);
+    return 2 * d * d;
+}
+static int hedgehog_features(const Config *c) { return 2 * head_size(c); }
+
+static void hedgehog_init(AttnLayer *a, Rng *rng) {
+    (void)rng;
+    int d = a->hs;
+    memset(a->params, 0, hedgehog_n_params(a->cfg) * sizeof(real));
+    for (int role = QUERY; role <= KEY; role++)
+        for (int i = 0; i < d; i++) a->params[(size_t)role * d * d + (size_t)i * d + i] = 1;
+}
+
+// log phi: z = [u, −u], u = U x + b.
+static void hedgehog_map(const AttnLayer *a, int role, const real *x, real *z) {
+    int d = a->hs;
+    const real *U = a->params + (size_t)role * d * d, *bias = a->params + 2 * (size_t)d * d + (size_t)role * d;
+    for (int i = 0; i < d; i++) {
+        z[i] = dot(U + (size_t)i * d, x, d) + bias[i];
+        z[d + i] = -z[i];
+    }
+}
+
+// du = dz[:d] − dz[d:]: dx += Uᵀdu, dU += du xᵀ, db += du.
+static void hedgehog_map_backward(const AttnLayer *a, int role, const real *x, const real *dz, real *dx, real *dp) {
+    int d = a->hs;
+    const real *U = a->params + (size_t)role * d * d;
+    real *dU = dp + (size_t)role * d * d, *db = dp + 2 * (size_t)d * d + (size_t)role * d;
+    for (int i = 0; i < d; i++) {
+        real du = dz[i] - dz[d + i];
+        if (dx) axpy(dx, du, U + (size_t)i * d, d);
+        axpy(dU + (size_t)i * d, du, x, d);
+        db[i] += du;
+    }
+}
+
+LINEAR_KIND(hedgehog, .n_features = hedgehog_features, .map = hedgehog_map, .map_backward = hedgehog_map_backward,
+            .exp_map = 1, .distill = 1, .n_params = hedgehog_n_params, .n_decay = hedgehog_n_decay,
+            .init = hedgehog_init);
+
+// ===========================================================================
 // The table.
 
-static const AttnKind *const KINDS[] = {&SOFTMAX};
+static const AttnKind *const KINDS[] = {&SOFTMAX, &elu_KIND, &taylor_KIND, &performer_KIND, &hedgehog_KIND};
 #define N_KINDS (int)(sizeof KINDS / sizeof KINDS[0])
 
 int attn_kinds(const AttnKind *const **kinds) {
