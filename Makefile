@@ -28,15 +28,19 @@ BUILD   ?= build
 BIN     ?= .
 
 # The library every program links: one concern a file.
-LIB_SRC = common.c config.c matmul.c attention.c model.c data/shard.c data/loader.c data/tokenizer.c data/corpus.c
+LIB_SRC = common.c config.c matmul.c attention.c model.c data/shard.c data/loader.c data/tokenizer.c data/corpus.c \
+          plot.c analysis.c data/recall.c
 LIB_F = $(LIB_SRC:%.c=$(BUILD)/f/%.o)
 LIB_D = $(LIB_SRC:%.c=$(BUILD)/d/%.o)
 HDRS  = $(wildcard *.h data/*.h test/*.h bench/*.h)
 
-PROGS = train sample data/prepare
+# The experiment tools (docs/results.md): sweeps, recall task, attention analysis.
+TOOLS = sweep recall
+# ./analyze needs the kinds' weights() (attention.h): `make analyze` once it exists.
+PROGS = train sample data/prepare $(TOOLS)
 
 # Tests: float-built and double-built binaries, run in this order.
-TESTS_F = test_config test_shard test_matmul test_train test_tokenizer test_reliability test_attention_f
+TESTS_F = test_config test_shard test_matmul test_train test_tokenizer test_reliability test_attention_f test_sweep test_analysis
 TESTS_D = test_grad test_attention
 TEST_BINS = $(TESTS_D:%=$(BUILD)/t/%) $(TESTS_F:%=$(BUILD)/t/%)
 
@@ -62,6 +66,10 @@ $(BIN)/sample: $(BUILD)/f/sample.o $(LIB_F)
 	$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LDLIBS)
 
 $(BIN)/data/prepare: $(BUILD)/f/data/prepare.o $(LIB_F)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LDLIBS)
+
+$(TOOLS:%=$(BIN)/%) $(BIN)/analyze: $(BIN)/%: $(BUILD)/f/%.o $(LIB_F)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LDLIBS)
 

@@ -1,0 +1,97 @@
+// test_analysis.c — the attention measures on hand-made rows with known
+// answers (entropy, KL, Spearman with ties), and the associative-recall
+// generator and metric (data/recall.c).
+#include "test.h"
+#include "../analysis.h"
+#include "../data/recall.h"
+
+#include <stdlib.h>
+
+static void test_entropy_kl(void) {
+    double uni[4] = {0.25, 0.25, 0.25, 0.25}, hot[4] = {0, 0, 1, 0}, half[3] = {0.5, 0.5, 0};
+    CHECK_CLOSE(attn_entropy(uni, 4), log(4.0), 1e-15, "uniform row");
+    CHECK(attn_entropy(hot, 4) == 0, "a one-hot row has entropy 0");
+    CHECK_CLOSE(attn_entropy(half, 3), log(2.0), 1e-15, "0 log 0 counts as 0");
+    double p[2] = {0.5, 0.5}, q[2] = {0.25, 0.75};
+    CHECK(attn_kl(uni, uni, 4) == 0, "KL(p||p) = 0");
+    CHECK_CLOSE(attn_kl(p, q, 2), 0.5 * log(2.0) + 0.5 * log(2.0 / 3.0), 1e-15, "KL of two rows");
+    CHECK(isinf(attn_kl(uni, hot, 4)), "KL is infinite where the model puts 0 and softmax does not");
+    CHECK(attn_kl(hot, uni, 4) == log(4.0), "terms with p = 0 drop out");
+}
+
+static void test_spearman(void) {
+    double x[4] = {1, 2, 3, 4}, up[4] = {10, 20, 30, 40}, down[4] = {4, 3, 2, 1}, tied[4] = {1, 2, 2, 3};
+    double same[4] = {7, 7, 7, 7}, bent[4] = {0.1, 5, 6, 1e9};
+    CHECK_CLOSE(attn_spearman(x, up, 4), 1, 1e-15, "monotone increasing");
+    CHECK_CLOSE(attn_spearman(x, bent, 4), 1, 1e-15, "ranks only: any increasing map gives 1");
+    CHECK_CLOSE(attn_spearman(x, down, 4), -1, 1e-15, "decreasing");
+    // Average ranks (1, 2.5, 2.5, 4) against (1, 2, 3, 4): 4.5 / sqrt(4.5 · 5).
+    CHECK_CLOSE(attn_spearman(tied, x, 4), 4.5 / sqrt(22.5), 1e-14, "ties take their average rank");
+    CHECK_CLOSE(attn_spearman(x, tied, 4), 4.5 / sqrt(22.5), 1e-14, "symmetric");
+    CHECK(isnan(attn_spearman(x, same, 4)) && isnan(attn_spearman(x, x, 1)), "undefined for a constant row or one entry");
+    double a[5] = {3, 1, 4, 1, 5}, b[5] = {2, 7, 1, 8, 2};
+    // By hand: ranks a = (3, 1.5, 4, 1.5, 5), b = (2.5, 4, 1, 5, 2.5); Σ(ra−3)(rb−3) = −7.5,
+    // Σ(ra−3)² = 9.5, Σ(rb−3)² = 9.5.
+    CHECK_CLOSE(attn_spearman(a, b, 5), -7.5 / 9.5, 1e-14, "ties on both sides");
+}
+
+static void test_recall_sequences(void) {
+    RecallTask t = recall_default();
+    int L = recall_len(&t), n = 200;
+    CHECK(L == 65 && recall_vocab(&t) == 65, "default task: 65 tokens, 65 ids (L %d)", L);
+    uint16_t *a = malloc((size_t)n * L * sizeof *a), *b = malloc((size_t)n * L * sizeof *b);
+    recall_generate(&t, 5, n, a);
+    recall_generate(&t, 5, n, b);
+    CHECK(memcmp(a, b, (size_t)n * L * sizeof *a) == 0, "the same seed gives the same sequences");
+    recall_generate(&t, 6, n, b);
+    CHECK(memcmp(a, b, (size_t)n * L * sizeof *a) != 0, "another seed gives others");
+    int bad = 0, value_hist[32] = {0};
+    for (int s = 0; s < n; s++) {
+        const uint16_t *q = a + (size_t)s * L;
+        int bound[33];
+        for (int k = 0; k < 33; k++) bound[k] = -1;
+        bad += q[0] != 0;
+        for (int p = 0; p < t.n_pairs; p++) {
+            int k = q[1 + 2 * p], v = q[2 + 2 * p];
+            bad += k < 1 || k > 32 || v < 33 || v > 64 || bound[k] != -1;  // keys distinct, ids in range
+            bound[k] = v;
+            value_hist[v - 33]++;
+        }
+        for (int j = 0; j < t.n_queries; j++) {
+            int k = q[1 + 2 * t.n_pairs + 2 * j], v = q[2 + 2 * t.n_pairs + 2 * j];
+            bad += k < 1 || k > 32 || bound[k] != v;  // a query asks a bound key; the answer is its value
+        }
+    }
+    CHECK(bad == 0, "%d malformed tokens in the recall sequences", bad);
+    int lo = n, hi = 0;
+    for (int v = 0; v < 32; v++) lo = value_hist[v] < lo ? value_hist[v] : lo, hi = value_hist[v] > hi ? value_hist[v] : hi;
+    CHECK(lo > 50 && hi < 150, "values are spread evenly (each ~100 of 3200: %d..%d)", lo, hi);
+
+    // The metric: logits that name the answer score 1, logits one id off score 0,
+    // and only query positions count.
+    int Vp = 72;
+    real *logits = calloc((size_t)n * L * Vp, sizeof *logits);
+    for (int s = 0; s < n; s++)
+        for (int i = 0; i + 1 < L; i++) logits[((size_t)s * L + i) * Vp + a[(size_t)s * L + i + 1]] = 1;
+    CHECK_CLOSE(recall_accuracy(&t, a, n, logits, Vp), 1, 0, "perfect logits");
+    for (int s = 0; s < n; s++)
+        for (int i = 1; i < 1 + 2 * t.n_pairs; i++) memset(logits + ((size_t)s * L + i) * Vp, 0, Vp * sizeof *logits);
+    CHECK_CLOSE(recall_accuracy(&t, a, n, logits, Vp), 1, 0, "the pairs' positions do not count");
+    for (int s = 0; s < n; s++)
+        for (int j = 0; j < t.n_queries; j++) {
+            real *l = logits + ((size_t)s * L + 1 + 2 * t.n_pairs + 2 * j) * Vp;
+            memset(l, 0, Vp * sizeof *l);
+            l[j % 2 ? 0 : 65] = 1;  // BOS, or a padding id beyond the vocabulary: never the answer
+        }
+    CHECK(recall_accuracy(&t, a, n, logits, Vp) == 0, "wrong or out-of-vocabulary argmax scores 0");
+    free(logits);
+    free(a);
+    free(b);
+}
+
+int main(void) {
+    test_entropy_kl();
+    test_spearman();
+    test_recall_sequences();
+    return test_summary("test_analysis");
+}
