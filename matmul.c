@@ -94,15 +94,27 @@ enum {
 // operands are described this way, so transposes cost nothing to express.
 typedef struct { const real *p; size_t rs, cs; } View;
 
+// dst[o*d_out + i*d_in] = src[o*s_out + i*s_in] over an n_out x n_in grid,
+// in strips of 16 along i so that both sides touch few cache lines at a time.
+static inline void copy_grid(real *restrict dst, size_t d_out, size_t d_in, const real *restrict src,
+                             size_t s_out, size_t s_in, int n_out, int n_in) {
+    enum { STRIP = 16 };
+    for (int i0 = 0; i0 < n_in; i0 += STRIP) {
+        int i1 = n_in - i0 < STRIP ? n_in : i0 + STRIP;
+        for (int o = 0; o < n_out; o++)
+            for (int i = i0; i < i1; i++) dst[o * d_out + i * d_in] = src[o * s_out + i * s_in];
+    }
+}
+
 // Pack rows r0..r0+rows-1 (rows <= width), depths k0..k0+kc-1 of v into a
 // k-major panel of `width` rows, zero-padding the missing rows so the
-// micro-kernel never needs an edge case.
-static void pack_panel(real *restrict dst, View v, int r0, int rows, int k0, int kc, int width) {
+// micro-kernel never needs an edge case. The source is walked in memory order
+// so its reads stream; the scattered writes land in a panel that is in cache.
+static inline void pack_panel(real *restrict dst, View v, int r0, int rows, int k0, int kc, int width) {
     if (rows < width) memset(dst, 0, sizeof(real) * (size_t)kc * width);
     const real *src = v.p + (size_t)r0 * v.rs + (size_t)k0 * v.cs;
-    for (int k = 0; k < kc; k++)
-        for (int r = 0; r < rows; r++)
-            dst[(size_t)k * width + r] = src[(size_t)r * v.rs + (size_t)k * v.cs];
+    if (v.cs == 1) copy_grid(dst, 1, (size_t)width, src, v.rs, 1, rows, kc);
+    else copy_grid(dst, (size_t)width, 1, src, v.cs, v.rs, kc, rows);
 }
 
 // acc = a (MR x kc panel) · b (kc x NR panel); then the m x n valid part of
@@ -113,6 +125,8 @@ static void micro_kernel(int kc, const real *restrict a, const real *restrict b,
                          int accumulate, const real *restrict bias) {
     vec acc[MR][NV];
     memset(acc, 0, sizeof(acc));
+    // Unrolled so that loop counting does not take issue slots from the FMAs.
+    _Pragma("GCC unroll 4")
     for (int k = 0; k < kc; k++, a += MR, b += NR) {
         vec bk[NV];
         for (int v = 0; v < NV; v++) memcpy(&bk[v], b + v * VL, sizeof(vec));
@@ -151,6 +165,7 @@ void matmul_release(void) {
 }
 
 static int imin(int a, int b) { return a < b ? a : b; }
+static int imax(int a, int b) { return a > b ? a : b; }
 
 // dbias += column sums of dout. Each thread owns a strip of columns and adds
 // the rows in order, so the sums do not depend on the thread count.
@@ -167,37 +182,43 @@ static void bias_backward(real *dbias, const real *dout, int BT, int OC) {
 }
 
 // C (M,N) = A (M,K) · Bᵀ where bt is B seen as (N,K), plus bias (N), or plus C
-// itself when accumulating. Threads split packing and micro-tiles; every C
-// element is summed by one thread over the same fixed k-blocks.
+// itself when accumulating. Threads share the packed blocks and take column
+// panels dynamically, so a thread that loses its core to another process does
+// not hold the others up; every C element is still summed by one thread over
+// the same fixed k-blocks, so the result does not depend on who did what.
 static void gemm(real *C, size_t ldc, View a, View bt, const real *bias,
                  int M, int N, int K, int accumulate) {
     int kcap = K < 1 ? 1 : imin(K, KC), ncap = imin((N + NR - 1) / NR * NR, NC);
     real *bp = packing_space((size_t)kcap * (ncap + MC));
     real *ap = bp + (size_t)kcap * ncap;
+    // Threads take runs of adjacent column panels, about four runs each: few
+    // run boundaries mean few C cache lines written by two threads at once.
+    int run = imax(1, imin(NC, N) / NR / (4 * n_threads()));
+    (void)run;   // read only by the OpenMP clause
     #pragma omp parallel
     for (int jc = 0; jc < N; jc += NC) {
         int nc = imin(NC, N - jc), npan = (nc + NR - 1) / NR;
         // pc == 0 runs even when K == 0, so the output still gets its bias.
         for (int pc = 0; pc == 0 || pc < K; pc += KC) {
             int kc = imin(KC, K - pc), acc = accumulate || pc > 0;
-            #pragma omp for schedule(static) nowait
-            for (int p = 0; p < npan; p++)
-                pack_panel(bp + (size_t)p * NR * kc, bt, jc + p * NR, imin(NR, nc - p * NR), pc, kc, NR);
             for (int ic = 0; ic < M; ic += MC) {
                 int mc = imin(MC, M - ic), mpan = (mc + MR - 1) / MR;
-                #pragma omp for schedule(static)
+                #pragma omp for schedule(dynamic, 4)
                 for (int p = 0; p < mpan; p++)
                     pack_panel(ap + (size_t)p * MR * kc, a, ic + p * MR, imin(MR, mc - p * MR), pc, kc, MR);
-                // Column panels outermost, so each thread keeps one B panel in L1
-                // while it sweeps the A block from L2.
-                #pragma omp for collapse(2) schedule(static)
-                for (int jp = 0; jp < npan; jp++)
+                // One B panel at a time, packed on first use by the thread that
+                // takes it, stays in L1 while the A block streams from L2.
+                #pragma omp for schedule(dynamic, run)
+                for (int jp = 0; jp < npan; jp++) {
+                    int j = jc + jp * NR;
+                    real *b = bp + (size_t)jp * NR * kc;
+                    if (ic == 0) pack_panel(b, bt, j, imin(NR, N - j), pc, kc, NR);
                     for (int ip = 0; ip < mpan; ip++) {
-                        int i = ic + ip * MR, j = jc + jp * NR;
-                        micro_kernel(kc, ap + (size_t)ip * MR * kc, bp + (size_t)jp * NR * kc,
-                                     C + (size_t)i * ldc + j, ldc, imin(MR, M - i), imin(NR, N - j),
-                                     acc, bias ? bias + j : NULL);
+                        int i = ic + ip * MR;
+                        micro_kernel(kc, ap + (size_t)ip * MR * kc, b, C + (size_t)i * ldc + j, ldc,
+                                     imin(MR, M - i), imin(NR, N - j), acc, bias ? bias + j : NULL);
                     }
+                }
             }
         }
     }
