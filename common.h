@@ -33,6 +33,7 @@ static inline double exp_r(double x) { return exp(x); }
 static inline float exp_r(float x) {
     x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
     float n = floorf(x * 1.44269504088896341f + 0.5f);
+    n = n == n ? n : 0.0f;  // NaN passes the clamp: keep (int32_t)n defined (p stays NaN)
     float r = x - n * 0.693359375f + n * 2.12194440e-4f;  // ln 2 split in two for an exact n·ln2
     float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.6666667e-1f + r * (4.1666668e-2f + r * (8.3333338e-3f +
               r * (1.3888889e-3f + r * 1.9841270e-4f))))));

@@ -130,6 +130,18 @@ static void die_nonfinite(Run *r, long step, double loss, double norm) {
     die("step %ld: non-finite loss %g (grad norm %g); the last checkpoint in %s is intact", step + 1, loss, norm, r->cfg.out_dir);
 }
 
+// Free everything and return the exit status: every way out of main goes
+// through here, so the sanitizer and valgrind builds see no leak.
+static int finish(Run *r, int status) {
+    model_free(&r->model);
+    tokens_free(&r->train);
+    tokens_free(&r->val);
+    free(r->inputs);
+    free(r->targets);
+    free(r);
+    return status;
+}
+
 int main(int argc, char **argv) {
     Run *r = xcalloc(1, sizeof *r, "run");
     parse_args(r, argc, argv);
@@ -176,7 +188,7 @@ int main(int argc, char **argv) {
     if (eval_only) {
         double vl = evaluate(r);
         printf("val_loss=%.6f val_ppl=%.4f\n", vl, exp(vl));
-        return 0;
+        return finish(r, 0);
     }
 
     // Writing config.txt first proves out_dir is writable before any work.
@@ -239,17 +251,11 @@ int main(int argc, char **argv) {
             printf("stopped by signal %d after step %ld; checkpoint saved to %s\n", (int)stop_signal, m->step, r->ckpt_path);
             // config.txt holds every setting of this run, command-line overrides included.
             printf("resume with: ./train %s/config.txt resume=1%s\n", c->out_dir, c->init_from[0] ? " init_from=" : "");
-            return 130;
+            return finish(r, 130);
         }
     }
     if (isnan(val_loss)) val_loss = evaluate(r);
     printf("done: %ld steps in %.1f s\n", m->step, total_time);
     printf("val_loss=%.6f val_ppl=%.4f\n", val_loss, exp(val_loss));
-    model_free(m);
-    tokens_free(&r->train);
-    tokens_free(&r->val);
-    free(r->inputs);
-    free(r->targets);
-    free(r);
-    return 0;
+    return finish(r, 0);
 }
