@@ -670,7 +670,7 @@ int main(void) {
     }
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (!test_failed) CHECK(system(cmd) == 0, "clean up");
+    if (!test_failed && !getenv("HH_KEEP")) CHECK(system(cmd) == 0, "clean up");  // HH_KEEP=1: keep the .err files
     else printf("kept %s for inspection\n", dir);
     return test_summary("test_reliability");
 }
