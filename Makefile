@@ -35,8 +35,7 @@ LIB_D = $(LIB_SRC:%.c=$(BUILD)/d/%.o)
 HDRS  = $(wildcard *.h data/*.h test/*.h bench/*.h)
 
 # The experiment tools (docs/results.md): sweeps, recall task, attention analysis.
-TOOLS = sweep recall
-# ./analyze needs the kinds' weights() (attention.h): `make analyze` once it exists.
+TOOLS = sweep recall analyze
 PROGS = train sample data/prepare $(TOOLS)
 
 # Tests: float-built and double-built binaries, run in this order.
@@ -69,7 +68,7 @@ $(BIN)/data/prepare: $(BUILD)/f/data/prepare.o $(LIB_F)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LDLIBS)
 
-$(TOOLS:%=$(BIN)/%) $(BIN)/analyze: $(BIN)/%: $(BUILD)/f/%.o $(LIB_F)
+$(TOOLS:%=$(BIN)/%): $(BIN)/%: $(BUILD)/f/%.o $(LIB_F)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LDLIBS)
 

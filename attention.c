@@ -147,9 +147,23 @@ static void softmax_step(AttnLayer *a, real *state, real *y, const real *qkv, in
     }
 }
 
+// qkv (B,T,3C) -> A (T,T) of head h of sequence b
+static void softmax_weights(AttnLayer *a, const real *qkv, int B, int T, int b, int h, real *A) {
+    (void)B;
+    int C = a->C, hs = a->hs;
+    real scale = (real)(1.0 / sqrt((double)hs));
+    memset(A, 0, (size_t)T * T * sizeof(real));
+    for (int i = 0; i < T; i++) {
+        real *row = A + (size_t)i * T, sum = 0;
+        real mx = softmax_scores(row, Q(qkv, b, i, h), qkv, b, h, i, T, C, hs, scale);
+        for (int j = 0; j <= i; j++) sum += row[j] = exp_r(row[j] - mx);
+        for (int j = 0; j <= i; j++) row[j] /= sum;
+    }
+}
+
 static const AttnKind SOFTMAX = {
     "softmax", zero_size, zero_size, zero_size, softmax_act_size, softmax_scratch_size,
-    no_init, softmax_forward, softmax_backward, softmax_state_size, softmax_step, NULL};
+    no_init, softmax_forward, softmax_backward, softmax_state_size, softmax_step, NULL, softmax_weights};
 
 // ===========================================================================
 // Linear attentions: one engine, parameterised by a feature map phi.
@@ -681,6 +695,26 @@ static void lin_step(const FeatureMap *fm, AttnLayer *a, real *state, real *y, c
     }
 }
 
+// qkv (B,T,3C) -> A (T,T) of head h of sequence b: n_ij / den_i, from the same
+// stabilised pair features the quadratic form scores.
+static void lin_weights(const FeatureMap *fm, AttnLayer *a, const real *qkv, int B, int T, int b, int h, real *A) {
+    (void)B;
+    Plan p = lin_plan(fm, a->cfg, T);
+    Head H = lin_head(fm, a, &p, qkv, b, h, T);
+    real *fk = xmalloc(((size_t)T + 1) * (p.G > p.F ? p.G : p.F) * sizeof(real), "attention weights"), *fq = fk + (size_t)T * p.G;
+    H.kshift = key_shift(&H, fq);
+    for (int j = 0; j < T; j++) psi(&H, KEY, HK(&H, qkv, j), fk + (size_t)j * p.G);
+    memset(A, 0, (size_t)T * T * sizeof(real));
+    for (int i = 0; i < T; i++) {
+        real *row = A + (size_t)i * T, den = 0, dn;
+        psi(&H, QUERY, HQ(&H, qkv, i), fq);
+        for (int j = 0; j <= i; j++) den += row[j] = psi_score(&H, fq, fk + (size_t)j * p.G, &dn);
+        real inv = inv_den(den);
+        for (int j = 0; j <= i; j++) row[j] *= inv;
+    }
+    free(fk);
+}
+
 // A linear kind: its FeatureMap (designated initializers) bound to the engine
 // as an AttnKind, NAME_KIND.
 #define LINEAR_KIND(NAME, ...)                                                                     \
@@ -713,11 +747,14 @@ static void lin_step(const FeatureMap *fm, AttnLayer *a, real *state, real *y, c
     static void kind_##NAME##_after_step(AttnLayer *a, long step) {                                \
         if (NAME##_MAP.after_step) NAME##_MAP.after_step(a, step);                                 \
     }                                                                                              \
+    static void kind_##NAME##_weights(AttnLayer *a, const real *qkv, int B, int T, int b, int h, real *A) { \
+        lin_weights(&NAME##_MAP, a, qkv, B, T, b, h, A);                                           \
+    }                                                                                              \
     static const AttnKind NAME##_KIND = {                                                          \
         #NAME, kind_##NAME##_n_params, kind_##NAME##_n_decay, kind_##NAME##_n_buffers,             \
         kind_##NAME##_act_size, kind_##NAME##_scratch_size, kind_##NAME##_init,                    \
         kind_##NAME##_forward, kind_##NAME##_backward, kind_##NAME##_state_size,                   \
-        kind_##NAME##_step, kind_##NAME##_after_step}
+        kind_##NAME##_step, kind_##NAME##_after_step, kind_##NAME##_weights}
 
 // ===========================================================================
 // elu: phi(x) = elu(x) + 1 element-wise on the raw head vector (F = d).

@@ -49,6 +49,10 @@ typedef struct {
     void (*step)(AttnLayer *a, real *state, real *y, const real *qkv, int pos);
     // Called after every optimizer step (e.g. Performer's redraw); may be NULL.
     void (*after_step)(AttnLayer *a, long step);
+    // For analysis: the attention matrix of head h of sequence b, A (T,T)
+    // row-major, A_ij for j <= i and 0 above the diagonal, from a forward's
+    // qkv (B,T,3C). Slow and simple: it allocates what it needs.
+    void (*weights)(AttnLayer *a, const real *qkv, int B, int T, int b, int h, real *A);
 } AttnKind;
 
 // The kind named by the config; exits with the list of kinds when unknown.

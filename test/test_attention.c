@@ -445,6 +445,43 @@ static void test_threads(void) {
 }
 
 // ---------------------------------------------------------------------------
+// weights(): the analysis view of A must be the matrix the forward applies:
+// rows sum to 1, zero above the diagonal, and y = A v for every head.
+
+static void test_weights(void) {
+    const AttnKind *const *kinds;
+    int n = attn_kinds(&kinds);
+    for (int k = 0; k < n; k++) {
+        Layer L;
+        layer_init(&L, kinds[k]->name, "quadratic", 2, 11, 2, 8, 4, 0, 0);
+        L.k->forward(&L.a, L.y, L.qkv, L.B, L.T);
+        int T = L.T, C = L.a.C, hs = L.a.hs;
+        real *A = alloc((size_t)T * T);
+        double worst_row = 0, worst_y = 0, above = 0;
+        for (int b = 0; b < L.B; b++)
+            for (int h = 0; h < L.a.NH; h++) {
+                L.k->weights(&L.a, L.qkv, L.B, T, b, h, A);
+                for (int i = 0; i < T; i++) {
+                    double sum = 0;
+                    for (int j = 0; j < T; j++) {
+                        if (j > i) above += fabs(A[i * T + j]);
+                        else sum += A[i * T + j];
+                    }
+                    worst_row = fmax(worst_row, fabs(sum - 1));
+                    for (int c = 0; c < hs; c++) {
+                        double yc = 0;
+                        for (int j = 0; j <= i; j++) yc += A[i * T + j] * L.qkv[((size_t)b * T + j) * 3 * C + 2 * C + h * hs + c];
+                        worst_y = fmax(worst_y, fabs(yc - L.y[((size_t)b * T + i) * C + h * hs + c]));
+                    }
+                }
+            }
+        double tol = sizeof(real) == 8 ? 1e-12 : 1e-5;
+        CHECK(worst_row <= tol && above == 0, "%s weights: rows sum to 1 (worst %.2e), causal", kinds[k]->name, worst_row);
+        CHECK(worst_y <= tol, "%s weights: A·v reproduces the forward's y (worst %.2e)", kinds[k]->name, worst_y);
+        free(A);
+        layer_free(&L);
+    }
+}
 
 static void test_table(void) {
     static const char *const want[] = {"softmax", "elu", "taylor", "performer", "hedgehog"};
@@ -470,6 +507,7 @@ int main(void) {
 #endif
     test_forms();
     test_performer();
+    test_weights();
     test_threads();
     return test_summary(NAME);
 }
