@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -103,8 +104,9 @@ static void set_value(Config *c, const Key *k, const char *v, const char *where)
         die("%s: %s = '%s' is not a number", where, k->name, v);
     if (k->type != T_REAL && x != floor(x))
         die("%s: %s = '%s' must be a whole number", where, k->name, v);
-    if (x < k->min || x > k->max)
-        die("%s: %s = %s is out of range [%g, %g]", where, k->name, v, k->min, k->max);
+    double max = k->type == T_INT && k->max > INT_MAX ? INT_MAX : k->max;  // BIG means "no limit" but an int has one
+    if (x < k->min || x > max)
+        die("%s: %s = %s is out of range [%.15g, %.15g]", where, k->name, v, k->min, max);
     if (k->type == T_INT) *(int *)base = (int)x;
     else if (k->type == T_LONG) *(long *)base = (long)x;
     else *(double *)base = x;

@@ -364,6 +364,7 @@ static const BadCase BAD[] = {
     {"arg_unknown", "train", BASE " colour=blue", "argument 'colour=blue': unknown key 'colour'", NULL, 0},
     {"arg_number", "train", BASE " lr=fast", "lr = 'fast' is not a number", NULL, 0},
     {"arg_range", "train", BASE " lr=11", "lr = 11 is out of range", NULL, 0},
+    {"arg_int_max", "train", BASE " max_steps=9999999999990", "max_steps = 9999999999990 is out of range [0, 2147483647]", NULL, 0},
     {"arg_whole", "train", BASE " n_layer=1.5", "must be a whole number", NULL, 0},
     {"arg_choice", "train", BASE " attention=quantum", "is not one of softmax|", NULL, 0},
     {"arg_divisible", "train", BASE " n_embd=30 n_head=4", "n_embd = 30 is not divisible by n_head = 4", NULL, 0},
