@@ -22,9 +22,17 @@
 #define V(qkv, b, t, h) (Q(qkv, b, t, h) + 2 * C)
 #define Y(y, b, t, h) ((y) + ((size_t)(b) * T + (t)) * C + (size_t)(h) * hs)
 
+// 16 independent partial sums the compiler keeps in vector registers (one
+// running sum is a serial chain it may not reorder); the order is fixed, so
+// the result does not depend on threads.
 static real dot(const real *a, const real *b, int n) {
-    real s = 0;
-    for (int i = 0; i < n; i++) s += a[i] * b[i];
+    enum { LANES = 16 };
+    real acc[LANES] = {0}, s = 0;
+    int i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int l = 0; l < LANES; l++) acc[l] += a[i + l] * b[i + l];
+    for (; i < n; i++) s += a[i] * b[i];
+    for (int l = 0; l < LANES; l++) s += acc[l];
     return s;
 }
 
@@ -77,7 +85,7 @@ static double softmax_forward(AttnLayer *a, real *y, const real *qkv, int B, int
                 real sum = 0, *yi = Y(y, b, i, h);
                 memset(yi, 0, (size_t)hs * sizeof(real));
                 for (int j = 0; j <= i; j++) {
-                    real e = exp(s[j] - mx);
+                    real e = exp_r(s[j] - mx);
                     sum += e;
                     axpy(yi, e, V(qkv, b, j, h), hs);
                 }
@@ -108,7 +116,7 @@ static void softmax_backward(AttnLayer *a, real *dqkv, const real *dy, const rea
                 softmax_scores(s, q, qkv, b, h, i, T, C, hs, scale);
                 real *dq = Q(dqkv, b, i, h);
                 for (int j = 0; j <= i; j++) {
-                    real A = exp(s[j] - lse[i]);
+                    real A = exp_r(s[j] - lse[i]);
                     real ds = A * (dot(dyi, V(qkv, b, j, h), hs) - D) * scale;
                     axpy(V(dqkv, b, j, h), A, dyi, hs);
                     axpy(dq, ds, K(qkv, b, j, h), hs);
@@ -139,7 +147,7 @@ static void softmax_step(AttnLayer *a, real *state, real *y, const real *qkv, in
         }
         memset(yh, 0, (size_t)hs * sizeof(real));
         for (int j = 0; j < T; j++) {
-            real e = exp(s[j] - mx);
+            real e = exp_r(s[j] - mx);
             sum += e;
             axpy(yh, e, vc + (size_t)j * C + (size_t)h * hs, hs);
         }
@@ -201,7 +209,7 @@ static real vmax(const real *x, int n) {
 }
 
 static void exp_shifted(real *x, int n, real shift) {
-    for (int i = 0; i < n; i++) x[i] = exp(x[i] - shift);
+    for (int i = 0; i < n; i++) x[i] = exp_r(x[i] - shift);
 }
 
 static int head_size(const Config *c) { return c->n_embd / c->n_head; }
@@ -354,7 +362,7 @@ static real teacher_scores(const Head *H, int i, real *s) {
 // The same, returning their log-sum-exp.
 static real teacher_row(const Head *H, int i, real *s) {
     real mx = teacher_scores(H, i, s), sum = 0;
-    for (int j = 0; j <= i; j++) sum += exp(s[j] - mx);
+    for (int j = 0; j <= i; j++) sum += exp_r(s[j] - mx);
     return mx + (real)log(sum);
 }
 
@@ -390,7 +398,7 @@ static double quad_forward(const Head *H, real *y, real *den, real *lse, real *w
         if (lse) {
             lse[i] = teacher_row(H, i, s);
             double term = safe_log(sum);
-            for (int j = 0; j <= i; j++) term -= exp(s[j] - lse[i]) * safe_log(n[j]);
+            for (int j = 0; j <= i; j++) term -= exp_r(s[j] - lse[i]) * safe_log(n[j]);
             distill += term;
         }
     }
@@ -425,7 +433,7 @@ static void quad_backward(const Head *H, real *dqkv, const real *dy, const real 
                 D = dot(g, HV(H, H->qkv, j), hs) + e;
                 axpy(HV(H, dqkv, j), n, g, hs);
             }
-            if (lse) Dd = lambda * (inv - (real)exp(s[j] - lse[i]) * inv_den(n));
+            if (lse) Dd = lambda * (inv - (real)exp_r(s[j] - lse[i]) * inv_den(n));
             if (!split) D += Dd;
             if (main_part) {
                 axpy(dfq, D * dn, fkj, G);
@@ -679,7 +687,7 @@ static void lin_step(const FeatureMap *fm, AttnLayer *a, real *state, real *y, c
             real mk = vmax(fk, F);
             if (pos == 0 || mk > *M) {
                 if (pos > 0) {
-                    real r = exp(*M - mk);
+                    real r = exp_r(*M - mk);
                     for (size_t i = 0; i < (size_t)F * hs + F; i++) S[i] *= r;
                 }
                 *M = mk;
@@ -763,12 +771,12 @@ static int elu_features(const Config *c) { return head_size(c); }
 
 static void elu_map(const AttnLayer *a, int role, const real *x, real *z) {
     (void)role;
-    for (int i = 0; i < a->hs; i++) z[i] = x[i] > 0 ? x[i] + 1 : exp(x[i]);
+    for (int i = 0; i < a->hs; i++) z[i] = x[i] > 0 ? x[i] + 1 : exp_r(x[i]);
 }
 
 static void elu_map_backward(const AttnLayer *a, int role, const real *x, const real *dz, real *dx, real *dp) {
     (void)role; (void)dp;
-    for (int i = 0; dx && i < a->hs; i++) dx[i] += dz[i] * (x[i] > 0 ? 1 : exp(x[i]));
+    for (int i = 0; dx && i < a->hs; i++) dx[i] += dz[i] * (x[i] > 0 ? 1 : exp_r(x[i]));
 }
 
 LINEAR_KIND(elu, .n_features = elu_features, .map = elu_map, .map_backward = elu_map_backward);
