@@ -192,11 +192,15 @@ int main(int argc, char **argv) {
     }
 
     // Writing config.txt first proves out_dir is writable before any work.
-    char cfg_path[CONFIG_STR + 32];
+    // Temporary file + rename: the resume command names config.txt, so a
+    // crash must never leave it half written.
+    char cfg_path[CONFIG_STR + 32], cfg_tmp[CONFIG_STR + 40];
     snprintf(cfg_path, sizeof cfg_path, "%s/config.txt", c->out_dir);
-    FILE *cf = xfopen(cfg_path, "w");
+    snprintf(cfg_tmp, sizeof cfg_tmp, "%s.tmp", cfg_path);
+    FILE *cf = xfopen(cfg_tmp, "w");
     config_write(c, cf);
-    xfclose(cf, cfg_path);
+    xfclose(cf, cfg_tmp);
+    if (rename(cfg_tmp, cfg_path) != 0) die("cannot rename '%s' to '%s': %s", cfg_tmp, cfg_path, strerror(errno));
     if (c->resume) trim_csv(r->csv_path, m->step);
     else {
         FILE *f = xfopen(r->csv_path, "w");

@@ -279,7 +279,7 @@ static void make_fixtures(void) {
     // out_dir cases: a regular file, and a full disk behind the checkpoint,
     // the metrics file and the saved config (symlinks to /dev/full).
     write_text("afile", "not a directory\n");
-    const char *full[][2] = {{"full_ckpt", "model.ckpt.tmp"}, {"full_csv", "metrics.csv"}, {"full_cfg", "config.txt"}};
+    const char *full[][2] = {{"full_ckpt", "model.ckpt.tmp"}, {"full_csv", "metrics.csv"}, {"full_cfg", "config.txt.tmp"}};
     for (int i = 0; i < 3; i++) {
         pathf(p, sizeof p, full[i][0]);
         make_dirs(p);
@@ -405,11 +405,11 @@ static const BadCase BAD[] = {
     {"out_under_file", "train", BASE " out_dir=@/afile/run", "cannot create directory '", NULL, 0},
     {"out_is_file", "train", BASE " out_dir=@/afile", "exists but is not a directory", NULL, 0},
     {"out_proc_new", "train", BASE " out_dir=/proc/hh_no_such_dir", "cannot create directory '/proc/hh_no_such_dir'", NULL, 0},
-    {"out_proc_unwritable", "train", BASE " out_dir=/proc/self", "cannot open '/proc/self/config.txt' for writing", NULL, 0},
+    {"out_proc_unwritable", "train", BASE " out_dir=/proc/self", "cannot open '/proc/self/config.txt.tmp' for writing", NULL, 0},
     // a full disk: /dev/full behind a file, or RLIMIT_FSIZE (EFBIG)
     {"full_ckpt", "train", BASE " out_dir=@/full_ckpt", "model.ckpt.tmp': No space left on device (is the disk full?)", NULL, 0},
     {"full_csv", "train", BASE " out_dir=@/full_csv", "metrics.csv': No space left on device (is the disk full?)", NULL, 0},
-    {"full_cfg", "train", BASE " out_dir=@/full_cfg", "config.txt': No space left on device (is the disk full?)", NULL, 0},
+    {"full_cfg", "train", BASE " out_dir=@/full_cfg", "config.txt.tmp': No space left on device (is the disk full?)", NULL, 0},
     {"full_shard_lib", NULL, NULL, "full_shard.bin.tmp': No space left on device (is the disk full?)", lib_shard_full, 0},
     {"fsize_ckpt", "train", BASE " out_dir=@/fsize_run", "model.ckpt.tmp': File too large (is the disk full?)", NULL, 40000},
     {"fsize_save_lib", NULL, NULL, "fsize.ckpt.tmp': File too large (is the disk full?)", lib_save_fsize, 40000},
