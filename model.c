@@ -495,7 +495,7 @@ void model_adamw(GPT2 *m, double lr) {
         real vi = (real)b2 * m->v[i] + (real)(1 - b2) * g * g;
         m->m[i] = mi;
         m->v[i] = vi;
-        real upd = (mi * c1) / (sqrt(vi * c2) + eps);
+        real upd = (mi * c1) / ((real)sqrt(vi * c2) + eps);
         m->params[i] -= rlr * (upd + (m->decay[i] ? wd * m->params[i] : 0));
     }
     m->step = t;
