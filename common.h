@@ -25,19 +25,24 @@ typedef float real;
 // branch-free version the compiler vectorises: e^x = 2^n · e^r with
 // n = round(x / ln 2), |r| <= ln2/2, e^r by its degree-7 Taylor polynomial
 // (relative error ~1e-7, about one float ulp). Inputs are clamped to
-// [-87, 88], where float e^x is normal. Double builds (the gradient checks)
-// use libm's exp.
+// [-87, 88], where float e^x is normal. No library call and no float-to-int
+// conversion: compilers vectorise neither without -ffast-math. Double builds
+// (the gradient checks) use libm's exp.
 #ifdef REAL_DOUBLE
 static inline double exp_r(double x) { return exp(x); }
 #else
 static inline float exp_r(float x) {
     x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
-    float n = floorf(x * 1.44269504088896341f + 0.5f);
-    n = n == n ? n : 0.0f;  // NaN passes the clamp: keep (int32_t)n defined (p stays NaN)
+    // Adding 1.5·2^23 rounds x/ln2 to an integer n held in the low mantissa
+    // bits of nm; subtracting it back gives n as a float.
+    float nm = x * 1.44269504088896341f + 12582912.0f;
+    float n = nm - 12582912.0f;
     float r = x - n * 0.693359375f + n * 2.12194440e-4f;  // ln 2 split in two for an exact n·ln2
     float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.6666667e-1f + r * (4.1666668e-2f + r * (8.3333338e-3f +
               r * (1.3888889e-3f + r * 1.9841270e-4f))))));
-    int32_t bits = ((int32_t)n + 127) << 23;
+    uint32_t bits;  // 2^n: n + 127 into the exponent field (unsigned: a NaN input wraps harmlessly)
+    memcpy(&bits, &nm, sizeof bits);
+    bits = (bits - 0x4B400000u + 127u) << 23;
     float scale;
     memcpy(&scale, &bits, sizeof scale);
     return p * scale;
