@@ -1,9 +1,12 @@
 // bench/bench_attention.c — attention alone at long context.
 //
-//   bench/bench_attention [--max-T N] [--softmax-max-T N] [--kinds a,b,...] [--reps R]
+//   bench/bench_attention [--min-T N] [--max-T N] [--softmax-max-T N] [--kinds a,b,...]
+//                         [--forms quadratic,chunked] [--reps R]
 //
 // One layer, 12 heads, d = 64, B = 1: forward + backward of every kind and
-// form for T = 512, 1024, ..., max-T. Prints the median time per token and
+// form for T = min-T, 2·min-T, ..., max-T (softmax up to softmax-max-T: its
+// cost grows as T², so long contexts take minutes). With --reps 1 there is no
+// warm-up run. Prints the median time per token and
 // the peak resident memory of the process that ran the point (each point
 // runs in its own child process, so peaks do not mix).
 #include "../attention.h"
@@ -39,7 +42,7 @@ static double time_point(const AttnKind *k, Config *cfg, int T, int reps) {
     for (size_t i = 0; i < n; i++) qkv[i] = (real)rng_normal(&rng);
     for (size_t i = 0; i < (size_t)T * C; i++) dy[i] = (real)rng_normal(&rng);
     double *t = xmalloc((size_t)reps * sizeof(double), "timings");
-    for (int r = -1; r < reps; r++) {
+    for (int r = reps > 1 ? -1 : 0; r < reps; r++) {
         double t0 = now_seconds();
         k->forward(&a, y, qkv, 1, T);
         k->backward(&a, dqkv, dy, qkv, y, 1, T, 0);
@@ -50,17 +53,19 @@ static double time_point(const AttnKind *k, Config *cfg, int T, int reps) {
 }
 
 int main(int argc, char **argv) {
-    int max_T = 16384, softmax_max_T = 4096, reps = 3;
-    const char *only = NULL;
+    int min_T = 512, max_T = 16384, softmax_max_T = 4096, reps = 3;
+    const char *only = NULL, *only_forms = NULL;
     for (int i = 1; i < argc; i += 2) {
         if (i + 1 >= argc) die("%s needs a value", argv[i]);
-        if (strcmp(argv[i], "--max-T") == 0) max_T = atoi(argv[i + 1]);
+        if (strcmp(argv[i], "--min-T") == 0) min_T = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--max-T") == 0) max_T = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--forms") == 0) only_forms = argv[i + 1];
         else if (strcmp(argv[i], "--softmax-max-T") == 0) softmax_max_T = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--reps") == 0) reps = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--kinds") == 0) only = argv[i + 1];
-        else die("unknown option '%s' (--max-T, --softmax-max-T, --kinds, --reps)", argv[i]);
+        else die("unknown option '%s' (--min-T, --max-T, --softmax-max-T, --kinds, --forms, --reps)", argv[i]);
     }
-    if (reps < 1) die("--reps must be at least 1");
+    if (reps < 1 || min_T < 1) die("--reps and --min-T must be at least 1");
     printf("attention forward+backward, B=1, %d heads, d=%d, %d threads, %s; median of %d\n", NH, HS, n_threads(), REAL_NAME, reps);
     printf("%-10s %-10s %7s %12s %12s\n", "kind", "form", "T", "us/token", "peak MiB");
     const AttnKind *const *kinds;
@@ -69,8 +74,9 @@ int main(int argc, char **argv) {
         if (only && !strstr(only, kinds[k]->name)) continue;
         int is_softmax = strcmp(kinds[k]->name, "softmax") == 0;
         const char *forms[] = {"quadratic", "chunked"};
-        for (int f = 0; f < (is_softmax ? 1 : 2); f++)
-            for (int T = 512; T <= (is_softmax ? softmax_max_T : max_T); T *= 2) {
+        for (int f = 0; f < (is_softmax ? 1 : 2); f++) {
+            if (!is_softmax && only_forms && !strstr(only_forms, forms[f])) continue;
+            for (int T = min_T; T <= (is_softmax ? softmax_max_T : max_T); T *= 2) {
                 Config cfg;
                 config_defaults(&cfg);
                 strcpy(cfg.attention, kinds[k]->name);
@@ -100,6 +106,7 @@ int main(int argc, char **argv) {
                     printf("%-10s %-10s %7d %12.2f %12.1f\n", kinds[k]->name, is_softmax ? "flash" : forms[f], T,
                            1e6 * res[0] / T, res[1]);
             }
+        }
     }
     return 0;
 }
