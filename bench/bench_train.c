@@ -14,8 +14,8 @@
 
 typedef struct { const char *name, *desc; int L, NH, C, T, B, V; } Preset;
 static const Preset PRESETS[] = {
-    {"gpt2s", "GPT-2 small (12 layers, 12 heads, 768 wide), B=4, T=64", 12, 12, 768, 64, 4, 50257},
-    {"small", "small reproduction (4 layers, 4 heads, 256 wide), B=4, T=256", 4, 4, 256, 256, 4, 50257},
+    {"gpt2s", "GPT-2 small", 12, 12, 768, 64, 4, 50257},
+    {"small", "small reproduction", 4, 4, 256, 256, 4, 50257},
 };
 
 static int cmp_double(const void *a, const void *b) {
@@ -67,7 +67,8 @@ static void run(const Preset *p, const char *attention, int steps, int argc, cha
         for (int k = 0; k < N_PROF; k++) parts[k * steps + s] = model_prof[k];
     }
     double ms = 1e3 * median(total, steps), flops = step_flops(&m, B, T);
-    printf("\n%s | attention %s | %zu parameters | %d threads\n", p->desc, attention, m.n_params, n_threads());
+    printf("\n%s (%d layers, %d heads, %d wide, vocab %d), B=%d, T=%d | attention %s | %zu parameters | %d threads\n",
+           p->desc, m.L, m.NH, m.C, m.V, B, T, attention, m.n_params, n_threads());
     printf("  step: %.1f ms (median of %d) | %.0f tokens/s | %.1f GFLOP/s | MFU %.1f%% of %.1f GFLOP/s measured peak\n",
            ms, steps, B * T / (ms / 1e3), flops / (ms / 1e3) / 1e9, 100 * flops / (ms / 1e3) / 1e9 / peak, peak);
     printf("  %-16s %10s %7s\n", "layer type", "ms", "share");
