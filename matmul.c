@@ -49,37 +49,19 @@ void matmul_backward_ref(real *dinp, real *dweight, real *dbias, const real *dou
 // GCC and Clang it runs on vector extensions; other compilers get the same
 // code on scalars.
 
-// GCC leaves multiply-adds unfused in ISO C mode and Clang splits 512-bit
-// vectors into halves unless told otherwise; both undo the point of the kernel.
-#if defined(__clang__)
-#pragma clang fp contract(fast)
-#define WIDE_VECTORS __attribute__((min_vector_width(512)))
-#elif defined(__GNUC__)
-#pragma GCC optimize("fp-contract=fast")
-#define WIDE_VECTORS
-#else
-#define WIDE_VECTORS
-#endif
+#include "vec.h"
 
-// The widest vectors the target has; MR x NV accumulators plus NV loads of B
-// and one broadcast of A must fit the register file (32 registers with
-// AVX-512 and on AArch64, 16 otherwise).
-#if defined(__AVX512F__)
-#define VEC_BYTES 64
-#elif defined(__AVX__)
-#define VEC_BYTES 32
-#else
-#define VEC_BYTES 16
-#endif
+// MR x NV accumulators plus NV loads of B and one broadcast of A must fit the
+// register file (32 registers with AVX-512 and on AArch64, 16 otherwise).
 #if defined(__AVX512F__) || defined(__aarch64__)
 enum { MR = 8, NV = 3 };
 #else
 enum { MR = 6, NV = 2 };
 #endif
-#if defined(__GNUC__)
-typedef real vec __attribute__((vector_size(VEC_BYTES)));
-#else
+#ifdef VEC_SCALAR
 typedef real vec;
+#else
+typedef real vec __attribute__((vector_size(VEC_BYTES)));
 #endif
 enum {
     VL = sizeof(vec) / sizeof(real),

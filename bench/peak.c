@@ -4,32 +4,17 @@
 #include "../common.h"
 #include <string.h>
 
-// The same vector width as the matmul kernels, so the ratio is fair.
-#if defined(__clang__)
-#pragma clang fp contract(fast)
-#define WIDE_VECTORS __attribute__((min_vector_width(512)))
-#elif defined(__GNUC__)
-#pragma GCC optimize("fp-contract=fast")
-#define WIDE_VECTORS
-#else
-#define WIDE_VECTORS
-#endif
-#if defined(__AVX512F__)
-#define VEC_BYTES 64
-#elif defined(__AVX__)
-#define VEC_BYTES 32
-#else
-#define VEC_BYTES 16
-#endif
+// The same vector setup as the matmul kernels (vec.h), so the ratio is fair.
+#include "../vec.h"
 
 // Enough independent chains to cover FMA latency (4-5 cycles) times the
 // number of FMA units (2) with room to spare, yet fit the register file.
 enum { CHAINS = 12 };
 
-#if defined(__GNUC__)
-typedef float vec __attribute__((vector_size(VEC_BYTES)));
-#else
+#ifdef VEC_SCALAR
 typedef float vec;
+#else
+typedef float vec __attribute__((vector_size(VEC_BYTES)));
 #endif
 enum { VL = sizeof(vec) / sizeof(float) };
 
