@@ -3,7 +3,7 @@
 
 #include <stdlib.h>
 
-RecallTask recall_default(void) { return (RecallTask){.n_keys = 32, .n_values = 32, .n_pairs = 16, .n_queries = 16}; }
+RecallTask recall_default(void) { return (RecallTask){.n_keys = 8, .n_values = 8, .n_pairs = 4, .n_queries = 16}; }
 
 int recall_vocab(const RecallTask *t) { return 1 + t->n_keys + t->n_values; }
 

@@ -38,34 +38,34 @@ static void test_spearman(void) {
 static void test_recall_sequences(void) {
     RecallTask t = recall_default();
     int L = recall_len(&t), n = 200;
-    CHECK(L == 65 && recall_vocab(&t) == 65, "default task: 65 tokens, 65 ids (L %d)", L);
+    CHECK(L == 41 && recall_vocab(&t) == 17, "default task: 41 tokens, 17 ids (L %d)", L);
     uint16_t *a = malloc((size_t)n * L * sizeof *a), *b = malloc((size_t)n * L * sizeof *b);
     recall_generate(&t, 5, n, a);
     recall_generate(&t, 5, n, b);
     CHECK(memcmp(a, b, (size_t)n * L * sizeof *a) == 0, "the same seed gives the same sequences");
     recall_generate(&t, 6, n, b);
     CHECK(memcmp(a, b, (size_t)n * L * sizeof *a) != 0, "another seed gives others");
-    int bad = 0, value_hist[32] = {0};
+    int K = t.n_keys, NV = t.n_values, bad = 0, value_hist[64] = {0};
     for (int s = 0; s < n; s++) {
         const uint16_t *q = a + (size_t)s * L;
-        int bound[33];
-        for (int k = 0; k < 33; k++) bound[k] = -1;
+        int bound[65];
+        for (int k = 0; k <= K; k++) bound[k] = -1;
         bad += q[0] != 0;
         for (int p = 0; p < t.n_pairs; p++) {
             int k = q[1 + 2 * p], v = q[2 + 2 * p];
-            bad += k < 1 || k > 32 || v < 33 || v > 64 || bound[k] != -1;  // keys distinct, ids in range
+            bad += k < 1 || k > K || v < K + 1 || v > K + NV || bound[k] != -1;  // keys distinct, ids in range
             bound[k] = v;
-            value_hist[v - 33]++;
+            value_hist[v - K - 1]++;
         }
         for (int j = 0; j < t.n_queries; j++) {
             int k = q[1 + 2 * t.n_pairs + 2 * j], v = q[2 + 2 * t.n_pairs + 2 * j];
-            bad += k < 1 || k > 32 || bound[k] != v;  // a query asks a bound key; the answer is its value
+            bad += k < 1 || k > K || bound[k] != v;  // a query asks a bound key; the answer is its value
         }
     }
     CHECK(bad == 0, "%d malformed tokens in the recall sequences", bad);
     int lo = n, hi = 0;
-    for (int v = 0; v < 32; v++) lo = value_hist[v] < lo ? value_hist[v] : lo, hi = value_hist[v] > hi ? value_hist[v] : hi;
-    CHECK(lo > 50 && hi < 150, "values are spread evenly (each ~100 of 3200: %d..%d)", lo, hi);
+    for (int v = 0; v < NV; v++) lo = value_hist[v] < lo ? value_hist[v] : lo, hi = value_hist[v] > hi ? value_hist[v] : hi;
+    CHECK(lo > 50 && hi < 150, "values are spread evenly (each ~100 of 800: %d..%d)", lo, hi);
 
     // The metric: logits that name the answer score 1, logits one id off score 0,
     // and only query positions count.
@@ -81,7 +81,7 @@ static void test_recall_sequences(void) {
         for (int j = 0; j < t.n_queries; j++) {
             real *l = logits + ((size_t)s * L + 1 + 2 * t.n_pairs + 2 * j) * Vp;
             memset(l, 0, Vp * sizeof *l);
-            l[j % 2 ? 0 : 65] = 1;  // BOS, or a padding id beyond the vocabulary: never the answer
+            l[j % 2 ? 0 : recall_vocab(&t)] = 1;  // BOS, or a padding id beyond the vocabulary: never the answer
         }
     CHECK(recall_accuracy(&t, a, n, logits, Vp) == 0, "wrong or out-of-vocabulary argmax scores 0");
     free(logits);
