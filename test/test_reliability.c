@@ -19,6 +19,7 @@
 #include "test.h"
 #include "../data/shard.h"
 #include "../model.h"
+#include "ckpt.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -498,20 +499,11 @@ static int csv_losses(const char *out, double *loss, int max) {
 static GPT2 *load_out(const char *out, int n_layer) {
     Config c = tiny_config();
     c.n_layer = n_layer; c.n_embd = 32; c.seq_len = 32; c.seed = 5;
-    GPT2 *m = xmalloc(sizeof *m, "model");
-    model_init(m, &c);
     char p[512];
     snprintf(p, sizeof p, "%s/%s/model.ckpt", dir, out);
-    TrainState ts;
-    model_load(m, p, &ts);
-    return m;
+    return load_state(&c, p);
 }
 
-static int same_state(const GPT2 *a, const GPT2 *b) {
-    size_t n = a->n_params * sizeof(real);
-    return a->step == b->step && memcmp(a->params, b->params, n) == 0 && memcmp(a->m, b->m, n) == 0 &&
-           memcmp(a->v, b->v, n) == 0 && memcmp(a->buffers, b->buffers, a->n_buffers * sizeof(real)) == 0;
-}
 
 static void free_model(GPT2 *m) {
     model_free(m);

@@ -6,6 +6,7 @@
 #include "test.h"
 #include "../data/shard.h"
 #include "../model.h"
+#include "ckpt.h"
 
 #include <stdlib.h>
 
@@ -91,19 +92,9 @@ static int run_train(const char *out, const char *extra) {
 static GPT2 *load_run(const char *out, const char *kind) {
     Config c = tiny_config(kind);
     c.seed = 3;
-    GPT2 *m = xmalloc(sizeof *m, "model");
-    model_init(m, &c);
     char p[512];
     snprintf(p, sizeof p, "%s/%s/model.ckpt", dir, out);
-    TrainState ts;
-    model_load(m, p, &ts);
-    return m;
-}
-
-static int same_state(const GPT2 *a, const GPT2 *b) {
-    size_t n = a->n_params * sizeof(real);
-    return a->step == b->step && memcmp(a->params, b->params, n) == 0 && memcmp(a->m, b->m, n) == 0 &&
-           memcmp(a->v, b->v, n) == 0 && memcmp(a->buffers, b->buffers, a->n_buffers * sizeof(real)) == 0;
+    return load_state(&c, p);
 }
 
 static void compare_runs(const char *a, const char *b, const char *kind, const char *what) {
