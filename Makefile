@@ -48,7 +48,7 @@ TEST_BINS = $(TESTS_D:%=$(BUILD)/t/%) $(TESTS_F:%=$(BUILD)/t/%)
 # Benchmarks (make bench): float-built, each linked with the FMA-peak probe.
 BENCH = bench/bench_matmul bench/bench_tokenizer bench/bench_train bench/bench_attention
 
-all: $(PROGS)
+all: $(PROGS:%=$(BIN)/%)
 
 $(BUILD)/f/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
