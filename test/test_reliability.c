@@ -20,6 +20,7 @@
 #include "../data/shard.h"
 #include "../model.h"
 #include "ckpt.h"
+#include "text.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -441,25 +442,11 @@ static void test_bad_inputs(void) {
 static int have_text;
 
 static void make_text_shards(void) {
-    const char *candidates[] = {"../shared/data/tinyshakespeare/input.txt", "data/cache/brown_detagged.txt"};
-    for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++) {
-        if (!file_exists(candidates[i])) continue;
-        size_t len;
-        char *text = read_file(candidates[i], &len);
-        if (len > 200000) len = 200000;
-        uint16_t *tok = xmalloc(len * sizeof(uint16_t), "tokens");
-        for (size_t k = 0; k < len; k++) tok[k] = (unsigned char)text[k];
-        char p[512];
-        pathf(p, sizeof p, "text_train.bin");
-        shard_write(p, tok, len - len / 10);
-        pathf(p, sizeof p, "text_val.bin");
-        shard_write(p, tok + len - len / 10, len / 10);
-        free(tok);
-        free(text);
-        have_text = 1;
-        return;
-    }
-    SKIP("no text found (../shared/data/tinyshakespeare/input.txt): the signal, crash and NaN tests are skipped");
+    char train[512], val[512];
+    pathf(train, sizeof train, "text_train.bin");
+    pathf(val, sizeof val, "text_val.bin");
+    have_text = make_byte_shards(train, val, 200000);
+    if (!have_text) SKIP("no real text found (run `make data`, or put ../shared/data beside the repo): the signal, crash and NaN tests are skipped");
 }
 
 #define TEXT "threads=1 vocab_size=256 n_layer=2 n_head=2 n_embd=32 seq_len=32 batch_size=4 tokenizer=byte " \

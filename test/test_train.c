@@ -7,6 +7,7 @@
 #include "../data/shard.h"
 #include "../model.h"
 #include "ckpt.h"
+#include "text.h"
 
 #include <stdlib.h>
 
@@ -23,31 +24,12 @@ static Config tiny_config(const char *kind) {
     return c;
 }
 
-// Byte-level shards from the first real text we can find (never committed:
-// the project's own Brown data, else ../shared/data).
 static void make_text_shards(void) {
-    const char *candidates[] = {"data/brown/brown_detagged.txt", "../shared/data/tinyshakespeare/input.txt",
-                                "../shared/data/brown/brown_detagged.txt"};
-    for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++) {
-        if (!file_exists(candidates[i])) continue;
-        size_t len;
-        char *text = read_file(candidates[i], &len);
-        if (len > 400000) len = 400000;
-        uint16_t *tok = xmalloc(len * sizeof(uint16_t), "tokens");
-        for (size_t k = 0; k < len; k++) tok[k] = (unsigned char)text[k];
-        char p[512];
-        size_t n_val = len / 10;
-        snprintf(p, sizeof p, "%s/train.bin", dir);
-        shard_write(p, tok, len - n_val);
-        snprintf(p, sizeof p, "%s/val.bin", dir);
-        shard_write(p, tok + len - n_val, n_val);
-        free(tok);
-        free(text);
-        printf("real text: %s (%zu bytes)\n", candidates[i], len);
-        have_text = 1;
-        return;
-    }
-    SKIP("no real text found (run `make data`, or put ../shared/data beside the repo): runs on text are skipped");
+    char train[512], val[512];
+    snprintf(train, sizeof train, "%s/train.bin", dir);
+    snprintf(val, sizeof val, "%s/val.bin", dir);
+    have_text = make_byte_shards(train, val, 400000);
+    if (!have_text) SKIP("no real text found (run `make data`, or put ../shared/data beside the repo): runs on text are skipped");
 }
 
 static void test_overfit_one_batch(void) {
