@@ -28,6 +28,14 @@ typedef float real;
 // [-87, 88], where float e^x is normal. No library call and no float-to-int
 // conversion: compilers vectorise neither without -ffast-math. Double builds
 // (the gradient checks) use libm's exp.
+// The square root in the element type (sqrt on a float would round-trip
+// through double and keep the optimizer's loop from vectorising well).
+#ifdef REAL_DOUBLE
+static inline double sqrt_r(double x) { return sqrt(x); }
+#else
+static inline float sqrt_r(float x) { return sqrtf(x); }
+#endif
+
 #ifdef REAL_DOUBLE
 static inline double exp_r(double x) { return exp(x); }
 #else

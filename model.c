@@ -228,6 +228,35 @@ static void bind_attention(GPT2 *m) {
     }
 }
 
+// AdamW decays 2-D weight matrices (embeddings and linear weights), as nanoGPT
+// does, and the first n_decay parameters of each layer's attention block;
+// biases and layernorm gains/shifts are left alone. Adjacent tensors with the
+// same setting merge into one run.
+static void add_run(GPT2 *m, size_t off, size_t n, int decay) {
+    if (n == 0) return;
+    struct DecayRun *last = m->n_runs ? &m->runs[m->n_runs - 1] : NULL;
+    if (last && last->decay == decay && last->off + last->n == off) {
+        last->n += n;
+        return;
+    }
+    m->runs[m->n_runs++] = (struct DecayRun){off, n, decay};
+}
+
+static void build_decay_runs(GPT2 *m) {
+    size_t n_decay = m->attn->n_decay(&m->cfg);
+    m->runs = xcalloc(N_PARAM_TENSORS + 2 * (size_t)m->L, sizeof *m->runs, "weight-decay runs");
+    for (int i = 0; i < N_PARAM_TENSORS; i++) {
+        size_t off = (size_t)(m->p[i] - m->params);
+        if (i == P_ATTN)
+            for (int l = 0; l < m->L; l++, off += m->n_attn) {
+                add_run(m, off, n_decay, 1);
+                add_run(m, off + n_decay, m->n_attn - n_decay, 0);
+            }
+        else
+            add_run(m, off, m->sizes[i], i == P_WTE || i == P_WPE || i == P_QKVW || i == P_ATTPROJW || i == P_FCW || i == P_FCPROJW);
+    }
+}
+
 void model_init(GPT2 *m, const Config *cfg) {
     memset(m, 0, sizeof *m);
     m->cfg = *cfg;
@@ -249,20 +278,13 @@ void model_init(GPT2 *m, const Config *cfg) {
     m->grads = xcalloc(m->n_params, sizeof(real), "gradients");
     m->m = xcalloc(m->n_params, sizeof(real), "AdamW first moments");
     m->v = xcalloc(m->n_params, sizeof(real), "AdamW second moments");
-    m->decay = xcalloc(m->n_params, 1, "weight-decay mask");
     size_t off = 0;
     for (int i = 0; i < N_PARAM_TENSORS; i++) {
         m->p[i] = m->params + off;
         m->g[i] = m->grads + off;
-        // AdamW decays 2-D weight matrices (embeddings and linear weights), as
-        // nanoGPT does; biases and layernorm gains/shifts are left alone.
-        int matrix = i == P_WTE || i == P_WPE || i == P_QKVW || i == P_ATTPROJW || i == P_FCW || i == P_FCPROJW;
-        if (matrix) memset(m->decay + off, 1, m->sizes[i]);
         off += m->sizes[i];
     }
-    size_t n_decay = m->attn->n_decay(c);
-    for (int l = 0; l < m->L; l++)
-        memset(m->decay + (m->p[P_ATTN] - m->params) + (size_t)l * m->n_attn, 1, n_decay);
+    build_decay_runs(m);
     m->n_buffers = (size_t)m->L * m->attn->n_buffers(c);
     m->buffers = xcalloc(m->n_buffers, sizeof(real), "attention buffers");
     m->alayer = xcalloc((size_t)m->L, sizeof(AttnLayer), "attention layers");
@@ -305,7 +327,7 @@ void model_free(GPT2 *m) {
     free(m->grads);
     free(m->m);
     free(m->v);
-    free(m->decay);
+    free(m->runs);
     free(m->buffers);
     free(m->alayer);
     memset(m, 0, sizeof *m);
@@ -449,7 +471,7 @@ void model_backward(GPT2 *m, double grad_scale) {
 
 #define NORM_CHUNK 65536  // fixed summation blocks: the same norm for any thread count
 
-double model_clip_grad(GPT2 *m, double max_norm) {
+double model_grad_norm(const GPT2 *m) {
     size_t n = m->n_params, n_chunks = (n + NORM_CHUNK - 1) / NORM_CHUNK;
     double *part = xcalloc(n_chunks, sizeof(double), "gradient norm partials");
     double t0 = now_seconds();
@@ -462,14 +484,8 @@ double model_clip_grad(GPT2 *m, double max_norm) {
     double total = 0;
     for (size_t k = 0; k < n_chunks; k++) total += part[k];
     free(part);
-    double norm = sqrt(total);
-    if (max_norm > 0 && norm > max_norm) {
-        real s = (real)(max_norm / norm);
-        #pragma omp parallel for schedule(static)
-        for (size_t i = 0; i < n; i++) m->grads[i] *= s;
-    }
     model_prof[PROF_OPTIMIZER] += now_seconds() - t0;
-    return norm;
+    return sqrt(total);
 }
 
 double model_lr(const Config *c, long step) {
@@ -480,23 +496,33 @@ double model_lr(const Config *c, long step) {
 }
 
 // AdamW (Loshchilov & Hutter): the decay shrinks the weight directly, outside
-// the adaptive step:  θ ← θ − lr·( m̂/(√v̂ + ε) + wd·θ )
-void model_adamw(GPT2 *m, double lr) {
+// the adaptive step:  θ ← θ − lr·( m̂/(√v̂ + ε) + wd·θ ).
+// The step is memory-bound (every parameter's θ, g, m, v read and written
+// once), so clipping and zeroing ride along in the same pass instead of
+// costing two more sweeps over the gradients.
+void model_adamw(GPT2 *m, double lr, double grad_norm) {
     const Config *c = &m->cfg;
     long t = m->step + 1;
     double b1 = c->beta1, b2 = c->beta2;
     real c1 = (real)(1.0 / (1.0 - pow(b1, (double)t))), c2 = (real)(1.0 / (1.0 - pow(b2, (double)t)));
-    real rlr = (real)lr, wd = (real)c->weight_decay, eps = (real)c->adam_eps;
+    real rlr = (real)lr, eps = (real)c->adam_eps;
+    real clip = (real)(c->grad_clip > 0 && grad_norm > c->grad_clip ? c->grad_clip / grad_norm : 1.0);
+    real *restrict p = m->params, *restrict g = m->grads, *restrict mo = m->m, *restrict vo = m->v;
     double t0 = now_seconds();
-    #pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < m->n_params; i++) {
-        real g = m->grads[i];
-        real mi = (real)b1 * m->m[i] + (real)(1 - b1) * g;
-        real vi = (real)b2 * m->v[i] + (real)(1 - b2) * g * g;
-        m->m[i] = mi;
-        m->v[i] = vi;
-        real upd = (mi * c1) / ((real)sqrt(vi * c2) + eps);
-        m->params[i] -= rlr * (upd + (m->decay[i] ? wd * m->params[i] : 0));
+    #pragma omp parallel
+    for (int r = 0; r < m->n_runs; r++) {
+        size_t lo = m->runs[r].off, hi = lo + m->runs[r].n;
+        real wd = m->runs[r].decay ? (real)c->weight_decay : 0;
+        #pragma omp for schedule(static) nowait
+        for (size_t i = lo; i < hi; i++) {
+            real gi = g[i] * clip;
+            real mi = (real)b1 * mo[i] + (real)(1 - b1) * gi;
+            real vi = (real)b2 * vo[i] + (real)(1 - b2) * gi * gi;
+            mo[i] = mi;
+            vo[i] = vi;
+            g[i] = 0;
+            p[i] -= rlr * ((mi * c1) / (sqrt_r(vi * c2) + eps) + wd * p[i]);
+        }
     }
     m->step = t;
     if (m->attn->after_step)

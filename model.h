@@ -40,7 +40,10 @@ typedef struct {
     size_t n_params, sizes[N_PARAM_TENSORS], n_attn;
     real *params, *grads, *m, *v;
     real *p[N_PARAM_TENSORS], *g[N_PARAM_TENSORS];
-    unsigned char *decay;           // per parameter: 1 = gets weight decay
+    // The parameters as runs with one weight-decay setting each (a few dozen),
+    // so the optimizer needs no per-parameter mask to stream through.
+    struct DecayRun { size_t off, n; int decay; } *runs;
+    int n_runs;
     size_t n_buffers;               // untrained attention state, L blocks
     real *buffers;
     long step;                      // optimizer steps taken
@@ -80,12 +83,14 @@ void model_forward(GPT2 *m, const int *tokens, const int *targets, int B, int T)
 // grad_scale (1/grad_accum for gradient accumulation).
 void model_backward(GPT2 *m, double grad_scale);
 void model_zero_grad(GPT2 *m);
-// Global L2 norm of the gradients; scales them to max_norm when larger (>0).
-double model_clip_grad(GPT2 *m, double max_norm);
+// Global L2 norm of the gradients (fixed summation order).
+double model_grad_norm(const GPT2 *m);
 // Learning rate at `step`: linear warm-up, cosine decay to min_lr at max_steps.
 double model_lr(const Config *c, long step);
-// One AdamW update with learning rate lr; increments m->step.
-void model_adamw(GPT2 *m, double lr);
+// One AdamW update with learning rate lr, the gradients first scaled down to
+// cfg.grad_clip when grad_norm (from model_grad_norm) is larger. Leaves the
+// gradients zeroed for the next step; increments m->step.
+void model_adamw(GPT2 *m, double lr, double grad_norm);
 
 // Generation: one token at position pos (0, 1, 2, ... < seq_len) with a state
 // from model_state_alloc (free() it; a fresh one per sequence). logits (Vp)

@@ -217,7 +217,6 @@ int main(int argc, char **argv) {
     while (m->step < c->max_steps) {
         long step = m->step;
         double t0 = now_seconds();
-        model_zero_grad(m);
         double loss = 0, distill = 0;
         for (int micro = 0; micro < c->grad_accum; micro++) {
             batch_random(&r->train, &r->data_rng, c->batch_size, c->seq_len, r->inputs, r->targets);
@@ -226,10 +225,10 @@ int main(int argc, char **argv) {
             loss += m->loss / c->grad_accum;
             distill += m->distill_loss / c->grad_accum;
         }
-        double norm = model_clip_grad(m, c->grad_clip);
+        double norm = model_grad_norm(m);
         if (!isfinite(loss) || !isfinite(norm)) die_nonfinite(r, step, loss, norm);
         double lr = model_lr(c, step);
-        model_adamw(m, lr);
+        model_adamw(m, lr, norm);  // and zeroes the gradients for the next step
         double dt = now_seconds() - t0;
         total_time += dt;
         steps_timed++;

@@ -39,7 +39,11 @@ static double step_flops(const GPT2 *m, int B, int T) {
     return 3 * (mm + attn);
 }
 
-static void run(const Preset *p, const char *attention, int steps, int argc, char **argv, double peak) {
+// Bytes the optimizer must move per parameter: the norm reads g; AdamW reads
+// θ, g, m, v and writes them back (g as zeros for the next step).
+enum { OPT_BYTES_PER_PARAM = 4 + 16 + 16 };
+
+static void run(const Preset *p, const char *attention, int steps, int argc, char **argv, double peak, double bw) {
     Config c;
     config_defaults(&c);
     strcpy(c.attention, attention);
@@ -58,10 +62,8 @@ static void run(const Preset *p, const char *attention, int steps, int argc, cha
         memset(model_prof, 0, sizeof model_prof);
         double t0 = now_seconds();
         model_forward(&m, in, tgt, B, T);
-        model_zero_grad(&m);
         model_backward(&m, 1.0);
-        model_clip_grad(&m, 1.0);
-        model_adamw(&m, 1e-4);
+        model_adamw(&m, 1e-4, model_grad_norm(&m));
         if (s < 0) continue;
         total[s] = now_seconds() - t0;
         for (int k = 0; k < N_PROF; k++) parts[k * steps + s] = model_prof[k];
@@ -76,6 +78,12 @@ static void run(const Preset *p, const char *attention, int steps, int argc, cha
         double t = 1e3 * median(parts + (size_t)k * steps, steps);
         printf("  %-16s %10.2f %6.1f%%\n", model_prof_names[k], t, 100 * t / ms);
     }
+    // What this machine allows at best: every FLOP at the FMA peak and the
+    // optimizer's bytes at the measured memory bandwidth.
+    double opt_ms = 1e3 * OPT_BYTES_PER_PARAM * (double)m.n_params / (bw * 1e9);
+    double best_ms = 1e3 * flops / (peak * 1e9) + opt_ms;
+    printf("  bounds: optimizer >= %.1f ms (%d B/param at %.1f GB/s measured); step >= %.1f ms, so MFU <= %.1f%%\n",
+           opt_ms, OPT_BYTES_PER_PARAM, bw, best_ms, 100 * (1e3 * flops / (peak * 1e9)) / best_ms);
     free(in); free(tgt); free(total); free(parts);
     model_free(&m);
 }
@@ -92,11 +100,13 @@ int main(int argc, char **argv) {
     }
     if (steps < 1) die("--steps must be at least 1");
     double peak = measure_fma_peak_gflops(n_threads());
-    printf("measured FMA peak: %.1f GFLOP/s with %d threads (%s)\n", peak, n_threads(), REAL_NAME);
+    double bw = measure_stream_gbps(n_threads());
+    printf("measured FMA peak: %.1f GFLOP/s with %d threads (%s) | memory bandwidth (triad): %.1f GB/s\n", peak,
+           n_threads(), REAL_NAME, bw);
     int ran = 0;
     for (size_t k = 0; k < sizeof PRESETS / sizeof PRESETS[0]; k++)
         if (strcmp(preset, "all") == 0 || strcmp(preset, PRESETS[k].name) == 0) {
-            run(&PRESETS[k], attention, steps, argc - i, argv + i, peak);
+            run(&PRESETS[k], attention, steps, argc - i, argv + i, peak, bw);
             ran = 1;
         }
     if (!ran) die("unknown preset '%s' (gpt2s, small or all)", preset);

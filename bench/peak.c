@@ -2,6 +2,7 @@
 // from a data sheet, since clocks under vector load (and in VMs) vary.
 #include "peak.h"
 #include "../common.h"
+#include <stdlib.h>
 #include <string.h>
 
 // The same vector setup as the matmul kernels (vec.h), so the ratio is fair.
@@ -63,4 +64,28 @@ double measure_fma_peak_gflops(int threads) {
         if (t < best) best = t;
     }
     return 2.0 * CHAINS * VL * (double)iters * threads / best / 1e9;
+}
+
+double measure_stream_gbps(int threads) {
+#ifndef _OPENMP
+    threads = 1;
+#endif
+    (void)threads;   // read only by the OpenMP clauses
+    size_t n = (size_t)32 << 20;  // 3 arrays of 128 MiB
+    float *a = xmalloc(n * sizeof(float), "stream array"), *b = xmalloc(n * sizeof(float), "stream array"),
+          *c = xmalloc(n * sizeof(float), "stream array");
+    #pragma omp parallel for num_threads(threads) schedule(static)
+    for (size_t i = 0; i < n; i++) a[i] = 0, b[i] = 1, c[i] = 2;  // first touch by the thread that streams it
+    double best = 1e30;
+    for (int r = 0; r < 3; r++) {
+        double t0 = now_seconds();
+        #pragma omp parallel for num_threads(threads) schedule(static)
+        for (size_t i = 0; i < n; i++) a[i] = b[i] + 0.5f * c[i];
+        double t = now_seconds() - t0;
+        if (t < best) best = t;
+    }
+    volatile float sink = a[n / 2];
+    (void)sink;
+    free(a); free(b); free(c);
+    return 12.0 * (double)n / best / 1e9;
 }

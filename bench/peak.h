@@ -7,4 +7,9 @@
 // independent vector multiply-add chains: the best of three 0.1 s runs.
 double measure_fma_peak_gflops(int threads);
 
+// GB/s of `threads` threads running STREAM's triad a = b + s·c over arrays far
+// larger than the caches (12 bytes counted per element): the best of three.
+// The other yardstick: a memory-bound loop (the optimizer) is judged by it.
+double measure_stream_gbps(int threads);
+
 #endif
