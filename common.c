@@ -2,19 +2,25 @@
 #include "common.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
+// The .tmp of a replacement in progress, removed if the program dies first.
+static char pending_tmp[4200];
+
 void die(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
+    if (pending_tmp[0]) remove(pending_tmp);
     fflush(stdout);
     fputs("error: ", stderr);
     vfprintf(stderr, fmt, ap);
@@ -74,6 +80,36 @@ void xfwrite(const void *ptr, size_t size, size_t n, FILE *f, const char *path) 
 
 void xfclose(FILE *f, const char *path) {
     if (fclose(f) != 0) die("cannot close '%s': %s (is the disk full?)", path, strerror(errno));
+}
+
+FILE *replace_open(const char *path, const char *mode, char *tmp, size_t tmp_size) {
+    if ((size_t)snprintf(tmp, tmp_size, "%s.tmp", path) >= tmp_size || strlen(tmp) >= sizeof pending_tmp)
+        die("path '%s' is too long", path);
+    FILE *f = xfopen(tmp, mode);
+    strcpy(pending_tmp, tmp);
+    return f;
+}
+
+// Make a rename durable: the directory entry itself must reach the disk.
+static void fsync_parent_dir(const char *path) {
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = '\0';
+    else strcpy(dir, ".");
+    int fd = open(dir, O_RDONLY);
+    if (fd >= 0) {
+        fsync(fd);  // best effort: some file systems refuse fsync on directories
+        close(fd);
+    }
+}
+
+void replace_commit(FILE *f, const char *tmp, const char *path) {
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0) die("cannot write '%s': %s (is the disk full?)", tmp, strerror(errno));
+    xfclose(f, tmp);
+    if (rename(tmp, path) != 0) die("cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
+    pending_tmp[0] = '\0';
+    fsync_parent_dir(path);
 }
 
 void xfseek(FILE *f, long offset, int whence, const char *path) {

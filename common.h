@@ -82,6 +82,13 @@ void xfwrite(const void *ptr, size_t size, size_t n, FILE *f, const char *path);
 void xfclose(FILE *f, const char *path);
 void xfseek(FILE *f, long offset, int whence, const char *path);
 long xfsize(FILE *f, const char *path);        // size in bytes, position unchanged
+// Replacing a file atomically: replace_open writes to PATH.tmp (its name in
+// tmp, tmp_size bytes); replace_commit flushes it to the disk and renames it
+// over PATH, so a crash at any moment leaves the old file or the new one,
+// never half of one. If the program dies in between (a failed write), die()
+// removes the .tmp. One replacement at a time.
+FILE *replace_open(const char *path, const char *mode, char *tmp, size_t tmp_size);
+void replace_commit(FILE *f, const char *tmp, const char *path);
 // Read a whole file into a NUL-terminated buffer; *len gets the byte count.
 char *read_file(const char *path, size_t *len);
 int file_exists(const char *path);

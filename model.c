@@ -9,11 +9,9 @@
 #include "matmul.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 double model_prof[N_PROF];
 const char *const model_prof_names[N_PROF] = {
@@ -603,23 +601,8 @@ static uint64_t join64(const int32_t *h, int at) {
     return (uint64_t)hi << 32 | lo;
 }
 
-// Make a rename durable: the directory entry itself must reach the disk.
-static void fsync_parent_dir(const char *path) {
-    char dir[4200];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash) *slash = '\0';
-    else strcpy(dir, ".");
-    int fd = open(dir, O_RDONLY);
-    if (fd >= 0) {
-        fsync(fd);  // best effort: some file systems refuse fsync on directories
-        close(fd);
-    }
-}
-
 void model_save(const GPT2 *m, const char *path, const TrainState *ts, int with_optimizer) {
     char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
     char *cfg_text = NULL;
     size_t cfg_len = 0;
     FILE *mem = open_memstream(&cfg_text, &cfg_len);
@@ -646,7 +629,7 @@ void model_save(const GPT2 *m, const char *path, const TrainState *ts, int with_
     strncpy((char *)&h[H_ATTN_NAME], m->attn->name, 31);
     for (int i = 0; i < 4; i++) split64(h, H_DATA_RNG + 2 * i, ts ? ts->data_rng[i] : 0);
 
-    FILE *f = xfopen(tmp, "wb");
+    FILE *f = replace_open(path, "wb", tmp, sizeof tmp);
     xfwrite(h, sizeof(int32_t), H_INTS, f, tmp);
     xfwrite(cfg_text, 1, cfg_len, f, tmp);
     xfwrite(m->params, sizeof(real), m->n_params, f, tmp);
@@ -655,12 +638,7 @@ void model_save(const GPT2 *m, const char *path, const TrainState *ts, int with_
         xfwrite(m->m, sizeof(real), m->n_params, f, tmp);
         xfwrite(m->v, sizeof(real), m->n_params, f, tmp);
     }
-    // Data reaches the disk before the rename makes it the checkpoint, so a
-    // crash at any moment leaves either the old or the new file, never half.
-    if (fflush(f) != 0 || fsync(fileno(f)) != 0) die("cannot write '%s': %s (is the disk full?)", tmp, strerror(errno));
-    xfclose(f, tmp);
-    if (rename(tmp, path) != 0) die("cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
-    fsync_parent_dir(path);
+    replace_commit(f, tmp, path);
     free(cfg_text);
 }
 

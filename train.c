@@ -75,13 +75,11 @@ static void trim_csv(const char *path, long step) {
     char *text = read_file(path, &len);
     // A new file renamed over the old, so a crash here loses no rows.
     char tmp[CONFIG_STR + 40];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = xfopen(tmp, "w");
+    FILE *f = replace_open(path, "w", tmp, sizeof tmp);
     int first = 1;
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"), first = 0)
         if (first || atol(line) <= step) fprintf(f, "%s\n", line);
-    xfclose(f, tmp);
-    if (rename(tmp, path) != 0) die("cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
+    replace_commit(f, tmp, path);
     free(text);
 }
 
@@ -196,11 +194,9 @@ int main(int argc, char **argv) {
     // crash must never leave it half written.
     char cfg_path[CONFIG_STR + 32], cfg_tmp[CONFIG_STR + 40];
     snprintf(cfg_path, sizeof cfg_path, "%s/config.txt", c->out_dir);
-    snprintf(cfg_tmp, sizeof cfg_tmp, "%s.tmp", cfg_path);
-    FILE *cf = xfopen(cfg_tmp, "w");
+    FILE *cf = replace_open(cfg_path, "w", cfg_tmp, sizeof cfg_tmp);
     config_write(c, cf);
-    xfclose(cf, cfg_tmp);
-    if (rename(cfg_tmp, cfg_path) != 0) die("cannot rename '%s' to '%s': %s", cfg_tmp, cfg_path, strerror(errno));
+    replace_commit(cf, cfg_tmp, cfg_path);
     if (c->resume) trim_csv(r->csv_path, m->step);
     else {
         FILE *f = xfopen(r->csv_path, "w");

@@ -2,11 +2,9 @@
 #include "shard.h"
 #include "../common.h"
 
-#include <errno.h>
 #include <glob.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 static void write_header(FILE *f, const char *path, size_t n) {
     int32_t header[SHARD_HEADER_INTS] = {0};
@@ -19,13 +17,10 @@ static void write_header(FILE *f, const char *path, size_t n) {
 void shard_write(const char *path, const uint16_t *tokens, size_t n) {
     if (n > INT32_MAX) die("shard '%s' would hold %zu tokens; the format allows at most %d", path, n, INT32_MAX);
     char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = xfopen(tmp, "wb");
+    FILE *f = replace_open(path, "wb", tmp, sizeof tmp);
     write_header(f, tmp, n);
     xfwrite(tokens, sizeof(uint16_t), n, f, tmp);
-    if (fflush(f) != 0 || fsync(fileno(f)) != 0) die("cannot flush '%s': %s (is the disk full?)", tmp, strerror(errno));
-    xfclose(f, tmp);
-    if (rename(tmp, path) != 0) die("cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
+    replace_commit(f, tmp, path);
 }
 
 void shard_writer_open(ShardWriter *w, const char *prefix, size_t max_tokens) {

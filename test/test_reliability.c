@@ -433,6 +433,8 @@ static void test_bad_inputs(void) {
     CHECK(!file_exists(p), "a checkpoint that could not be written never appears under its real name");
     pathf(p, sizeof p, "fsize_run/model.ckpt");
     CHECK(!file_exists(p), "a checkpoint cut short by the file size limit never appears under its real name");
+    pathf(p, sizeof p, "fsize_run/model.ckpt.tmp");
+    CHECK(!file_exists(p), "a checkpoint cut short by the file size limit leaves no .tmp behind");
     printf("bad-input table: %d cases\n", n);
 }
 
