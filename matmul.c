@@ -99,12 +99,28 @@ static inline void pack_panel(real *restrict dst, View v, int r0, int rows, int 
     else copy_grid(dst, (size_t)width, 1, src, v.cs, v.rs, kc, rows);
 }
 
+// Start loading part `part` of `parts` of what pack_panel(v, r0, rows, k0,
+// kc) will read, one cache line at a time along the view's contiguous side
+// (each operand here has one). Spread over a panel's micro-kernels, this lets
+// a large weight stream in from memory while the previous panel is multiplied.
+static inline void prefetch_panel(View v, int r0, int rows, int k0, int kc, int part, int parts) {
+    int outer = v.cs == 1 ? rows : kc, inner = v.cs == 1 ? kc : rows;
+    size_t stride = v.cs == 1 ? v.rs : v.cs;
+    const real *src = v.p + (size_t)r0 * v.rs + (size_t)k0 * v.cs;
+    for (int o = part * outer / parts; o < (part + 1) * outer / parts; o++)
+        for (int i = 0; i < inner; i += 64 / (int)sizeof(real)) PREFETCH(src + (size_t)o * stride + i, 0);
+}
+
 // acc = a (MR x kc panel) · b (kc x NR panel); then the m x n valid part of
 // the tile at c becomes acc + c (when accumulating) or acc + bias (or acc).
 WIDE_VECTORS
 static void micro_kernel(int kc, const real *restrict a, const real *restrict b,
                          real *restrict c, size_t ldc, int m, int n,
                          int accumulate, const real *restrict bias) {
+    // The C tile is read once the sums are done; ask for it now so that the
+    // misses (C is often larger than L2) overlap the multiply-adds.
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j += 64 / (int)sizeof(real)) PREFETCH(c + (size_t)i * ldc + j, 1);
     vec acc[MR][NV];
     memset(acc, 0, sizeof(acc));
     // Unrolled so that loop counting does not take issue slots from the FMAs.
@@ -197,6 +213,7 @@ static void gemm(real *C, size_t ldc, View a, View bt, const real *bias,
                     if (ic == 0) pack_panel(b, bt, j, imin(NR, N - j), pc, kc, NR);
                     for (int ip = 0; ip < mpan; ip++) {
                         int i = ic + ip * MR;
+                        if (ic == 0 && jp + 1 < npan) prefetch_panel(bt, j + NR, imin(NR, N - j - NR), pc, kc, ip, mpan);
                         micro_kernel(kc, ap + (size_t)ip * MR * kc, b, C + (size_t)i * ldc + j, ldc,
                                      imin(MR, M - i), imin(NR, N - j), acc, bias ? bias + j : NULL);
                     }
