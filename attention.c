@@ -236,7 +236,7 @@ typedef struct {
     size_t (*n_decay)(const Config *c);
     size_t (*n_buffers)(const Config *c);
     void (*init)(AttnLayer *a, Rng *rng);
-    void (*after_step)(AttnLayer *a, long step);
+    void (*before_step)(AttnLayer *a, long step);
 } FeatureMap;
 
 static size_t opt_size(size_t (*f)(const Config *c), const Config *c) { return f ? f(c) : 0; }
@@ -752,8 +752,8 @@ static void lin_weights(const FeatureMap *fm, AttnLayer *a, const real *qkv, int
     static void kind_##NAME##_step(AttnLayer *a, real *state, real *y, const real *qkv, int pos) { \
         lin_step(&NAME##_MAP, a, state, y, qkv, pos);                                              \
     }                                                                                              \
-    static void kind_##NAME##_after_step(AttnLayer *a, long step) {                                \
-        if (NAME##_MAP.after_step) NAME##_MAP.after_step(a, step);                                 \
+    static void kind_##NAME##_before_step(AttnLayer *a, long step) {                                \
+        if (NAME##_MAP.before_step) NAME##_MAP.before_step(a, step);                                 \
     }                                                                                              \
     static void kind_##NAME##_weights(AttnLayer *a, const real *qkv, int B, int T, int b, int h, real *A) { \
         lin_weights(&NAME##_MAP, a, qkv, B, T, b, h, A);                                           \
@@ -762,7 +762,7 @@ static void lin_weights(const FeatureMap *fm, AttnLayer *a, const real *qkv, int
         #NAME, kind_##NAME##_n_params, kind_##NAME##_n_decay, kind_##NAME##_n_buffers,             \
         kind_##NAME##_act_size, kind_##NAME##_scratch_size, kind_##NAME##_init,                    \
         kind_##NAME##_forward, kind_##NAME##_backward, kind_##NAME##_state_size,                   \
-        kind_##NAME##_step, kind_##NAME##_after_step, kind_##NAME##_weights}
+        kind_##NAME##_step, kind_##NAME##_before_step, kind_##NAME##_weights}
 
 // ===========================================================================
 // elu: phi(x) = elu(x) + 1 element-wise on the raw head vector (F = d).
@@ -897,13 +897,13 @@ static void performer_init(AttnLayer *a, Rng *rng) {
     performer_draw(a, 0);
 }
 
-static void performer_after_step(AttnLayer *a, long step) {
+static void performer_before_step(AttnLayer *a, long step) {
     int every = a->cfg->performer_redraw;
     if (every > 0 && step % every == 0) performer_draw(a, step / every);
 }
 
 LINEAR_KIND(performer, .n_features = performer_features, .map = performer_map, .map_backward = performer_map_backward,
-            .exp_map = 1, .n_buffers = performer_n_buffers, .init = performer_init, .after_step = performer_after_step);
+            .exp_map = 1, .n_buffers = performer_n_buffers, .init = performer_init, .before_step = performer_before_step);
 
 // ===========================================================================
 // hedgehog: phi(x) = [exp(Ux + b), exp(−(Ux + b))], F = 2d, one map for queries

@@ -47,8 +47,11 @@ typedef struct {
     // before position 0; step takes the token at position pos: qkv (3C) -> y (C).
     size_t (*state_size)(const Config *c, int max_T);
     void (*step)(AttnLayer *a, real *state, real *y, const real *qkv, int pos);
-    // Called after every optimizer step (e.g. Performer's redraw); may be NULL.
-    void (*after_step)(AttnLayer *a, long step);
+    // Called at the start of every training step, step = optimizer steps
+    // taken so far (e.g. Performer's redraw); may be NULL. At the start, not
+    // after the update: evaluations and checkpoints between steps then see
+    // the state the weights were trained with.
+    void (*before_step)(AttnLayer *a, long step);
     // For analysis: the attention matrix of head h of sequence b, A (T,T)
     // row-major, A_ij for j <= i and 0 above the diagonal, from a forward's
     // qkv (B,T,3C). Slow and simple: it allocates what it needs.

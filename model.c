@@ -469,6 +469,11 @@ void model_backward(GPT2 *m, double grad_scale) {
 
 #define NORM_CHUNK 65536  // fixed summation blocks: the same norm for any thread count
 
+void model_begin_step(GPT2 *m) {
+    if (m->attn->before_step)
+        for (int l = 0; l < m->L; l++) m->attn->before_step(&m->alayer[l], m->step);
+}
+
 double model_grad_norm(const GPT2 *m) {
     size_t n = m->n_params, n_chunks = (n + NORM_CHUNK - 1) / NORM_CHUNK;
     double *part = xcalloc(n_chunks, sizeof(double), "gradient norm partials");
@@ -523,8 +528,6 @@ void model_adamw(GPT2 *m, double lr, double grad_norm) {
         }
     }
     m->step = t;
-    if (m->attn->after_step)
-        for (int l = 0; l < m->L; l++) m->attn->after_step(&m->alayer[l], m->step);
     model_prof[PROF_OPTIMIZER] += now_seconds() - t0;
 }
 

@@ -83,6 +83,9 @@ void model_forward(GPT2 *m, const int *tokens, const int *targets, int B, int T)
 // grad_scale (1/grad_accum for gradient accumulation).
 void model_backward(GPT2 *m, double grad_scale);
 void model_zero_grad(GPT2 *m);
+// Start of a training step: the attention kind's per-step hook (Performer's
+// feature redraw), before the step's first forward.
+void model_begin_step(GPT2 *m);
 // Global L2 norm of the gradients (fixed summation order).
 double model_grad_norm(const GPT2 *m);
 // Learning rate at `step`: linear warm-up, cosine decay to min_lr at max_steps.

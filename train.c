@@ -213,6 +213,7 @@ int main(int argc, char **argv) {
     while (m->step < c->max_steps) {
         long step = m->step;
         double t0 = now_seconds();
+        model_begin_step(m);
         double loss = 0, distill = 0;
         for (int micro = 0; micro < c->grad_accum; micro++) {
             batch_random(&r->train, &r->data_rng, c->batch_size, c->seq_len, r->inputs, r->targets);

@@ -98,6 +98,42 @@ static void test_resume_bitwise(void) {
     snprintf(extra, sizeof extra, "%s max_steps=16 resume=1", sched);
     CHECK(run_train("resumed", extra) == 0, "resumed second half");
     compare_runs("straight", "resumed", "softmax", "resume");
+    // Performer redrawing every 4 steps: the resume point (8) is a redraw.
+    snprintf(extra, sizeof extra, "%s attention=performer performer_redraw=4 max_steps=16", sched);
+    CHECK(run_train("p_straight", extra) == 0, "uninterrupted performer run");
+    snprintf(extra, sizeof extra, "%s attention=performer performer_redraw=4 max_steps=8", sched);
+    CHECK(run_train("p_resumed", extra) == 0, "first half (performer)");
+    snprintf(extra, sizeof extra, "%s attention=performer performer_redraw=4 max_steps=16 resume=1", sched);
+    CHECK(run_train("p_resumed", extra) == 0, "resumed second half (performer)");
+    compare_runs("p_straight", "p_resumed", "performer", "resume across a feature redraw");
+}
+
+// Performer's features are redrawn at the start of step k·R, not after the
+// update that ends step k·R: a model evaluated or saved after R steps holds
+// the features those steps trained with.
+static void test_performer_redraw_timing(void) {
+    Config c = tiny_config("performer");
+    c.performer_redraw = 3;
+    GPT2 m;
+    model_init(&m, &c);
+    enum { B = 1, T = 8 };
+    int in[B * T], tgt[B * T];
+    for (int i = 0; i < B * T; i++) in[i] = i % 7, tgt[i] = (i + 1) % 7;
+    size_t n = m.n_buffers * sizeof(real);
+    real *initial = xmalloc(n, "features");
+    memcpy(initial, m.buffers, n);
+    for (int step = 0; step < 3; step++) {
+        model_begin_step(&m);
+        model_forward(&m, in, tgt, B, T);
+        model_backward(&m, 1.0);
+        model_adamw(&m, 1e-3, model_grad_norm(&m));
+    }
+    CHECK(m.step == 3 && memcmp(initial, m.buffers, n) == 0,
+          "performer: after %ld steps (= performer_redraw) the features are still those the steps used", m.step);
+    model_begin_step(&m);
+    CHECK(memcmp(initial, m.buffers, n) != 0, "performer: step 3 starts with a fresh draw");
+    free(initial);
+    model_free(&m);
 }
 
 static void test_threads_bitwise(void) {
@@ -213,6 +249,7 @@ int main(void) {
     snprintf(dir, sizeof dir, "/tmp/hh_test_train_%d", (int)getpid());
     make_dirs(dir);
     test_overfit_one_batch();
+    test_performer_redraw_timing();
     test_llmc_import();
     test_generation_matches_forward();
     make_text_shards();
