@@ -86,26 +86,28 @@ static void compare_runs(const char *a, const char *b, const char *kind, const c
     free(y);
 }
 
+// Runs `args` to 16 steps straight, and to 8 then resumed to 16; the two
+// must end bitwise identical.
+static void check_resume(const char *name, const char *args, const char *kind, const char *what) {
+    char straight[64], resumed[64], extra[512];
+    snprintf(straight, sizeof straight, "%s_straight", name);
+    snprintf(resumed, sizeof resumed, "%s_resumed", name);
+    snprintf(extra, sizeof extra, "%s max_steps=16", args);
+    CHECK(run_train(straight, extra) == 0, "%s: uninterrupted run", what);
+    snprintf(extra, sizeof extra, "%s max_steps=8", args);
+    CHECK(run_train(resumed, extra) == 0, "%s: first half", what);
+    snprintf(extra, sizeof extra, "%s max_steps=16 resume=1", args);
+    CHECK(run_train(resumed, extra) == 0, "%s: resumed second half", what);
+    compare_runs(straight, resumed, kind, what);
+}
+
 static void test_resume_bitwise(void) {
     // A constant schedule after warm-up (min_lr = lr), so a run stopped at
     // step 8 and resumed to 16 follows the very same learning rates.
-    const char *sched = "min_lr=3e-3 grad_accum=2";
-    char extra[256];
-    snprintf(extra, sizeof extra, "%s max_steps=16", sched);
-    CHECK(run_train("straight", extra) == 0, "uninterrupted run");
-    snprintf(extra, sizeof extra, "%s max_steps=8", sched);
-    CHECK(run_train("resumed", extra) == 0, "first half");
-    snprintf(extra, sizeof extra, "%s max_steps=16 resume=1", sched);
-    CHECK(run_train("resumed", extra) == 0, "resumed second half");
-    compare_runs("straight", "resumed", "softmax", "resume");
+    check_resume("plain", "min_lr=3e-3 grad_accum=2", "softmax", "resume");
     // Performer redrawing every 4 steps: the resume point (8) is a redraw.
-    snprintf(extra, sizeof extra, "%s attention=performer performer_redraw=4 max_steps=16", sched);
-    CHECK(run_train("p_straight", extra) == 0, "uninterrupted performer run");
-    snprintf(extra, sizeof extra, "%s attention=performer performer_redraw=4 max_steps=8", sched);
-    CHECK(run_train("p_resumed", extra) == 0, "first half (performer)");
-    snprintf(extra, sizeof extra, "%s attention=performer performer_redraw=4 max_steps=16 resume=1", sched);
-    CHECK(run_train("p_resumed", extra) == 0, "resumed second half (performer)");
-    compare_runs("p_straight", "p_resumed", "performer", "resume across a feature redraw");
+    check_resume("performer", "min_lr=3e-3 grad_accum=2 attention=performer performer_redraw=4", "performer",
+                 "resume across a feature redraw");
 }
 
 // Performer's features are redrawn at the start of step k·R, not after the
