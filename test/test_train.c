@@ -32,6 +32,16 @@ static void make_text_shards(void) {
     if (!have_text) SKIP("no real text found (run `make data`, or put ../shared/data beside the repo): runs on text are skipped");
 }
 
+// One training step on a fixed batch, as train.c takes it; returns its loss.
+static double train_step(GPT2 *m, const int *in, const int *tgt, int B, int T, double lr) {
+    model_begin_step(m);
+    model_forward(m, in, tgt, B, T);
+    double loss = m->loss;
+    model_backward(m, 1.0);
+    model_adamw(m, lr, model_grad_norm(m));
+    return loss;
+}
+
 static void test_overfit_one_batch(void) {
     Config c = tiny_config("softmax");
     c.weight_decay = 0;
@@ -46,10 +56,8 @@ static void test_overfit_one_batch(void) {
     }
     double first = 0;
     for (int step = 0; step < 150; step++) {
-        model_forward(&m, in, tgt, B, T);
-        if (step == 0) first = m.loss;
-        model_backward(&m, 1.0);
-        model_adamw(&m, 1e-2, model_grad_norm(&m));
+        double loss = train_step(&m, in, tgt, B, T, 1e-2);
+        if (step == 0) first = loss;
     }
     model_forward(&m, in, tgt, B, T);
     CHECK(m.loss < 0.1, "overfit one batch: loss %.4f (from %.4f) should fall below 0.1", m.loss, first);
@@ -124,12 +132,7 @@ static void test_performer_redraw_timing(void) {
     size_t n = m.n_buffers * sizeof(real);
     real *initial = xmalloc(n, "features");
     memcpy(initial, m.buffers, n);
-    for (int step = 0; step < 3; step++) {
-        model_begin_step(&m);
-        model_forward(&m, in, tgt, B, T);
-        model_backward(&m, 1.0);
-        model_adamw(&m, 1e-3, model_grad_norm(&m));
-    }
+    for (int step = 0; step < 3; step++) train_step(&m, in, tgt, B, T, 1e-3);
     CHECK(m.step == 3 && memcmp(initial, m.buffers, n) == 0,
           "performer: after %ld steps (= performer_redraw) the features are still those the steps used", m.step);
     model_begin_step(&m);
