@@ -70,7 +70,11 @@ enum {
     MC = 32 * MR,          // rows of A packed at once: MC x KC stays in L2
     NC = 48 * NR,          // columns of B packed at once, shared by all threads
     ALIGN = 64,
+    AGROUP = VL % MR == 0 ? VL / MR : 1,   // A panels packed together: whole VL-row blocks
 };
+
+static int imin(int a, int b) { return a < b ? a : b; }
+static int imax(int a, int b) { return a > b ? a : b; }
 
 // A matrix seen as rows r and depth k: element (r, k) is p[r*rs + k*cs]. Both
 // operands are described this way, so transposes cost nothing to express.
@@ -88,18 +92,92 @@ static inline void copy_grid(real *restrict dst, size_t d_out, size_t d_in, cons
     }
 }
 
-// Pack rows r0..r0+rows-1 (rows <= width), depths k0..k0+kc-1 of v into a
-// k-major panel of `width` rows, zero-padding the missing rows so the
-// micro-kernel never needs an edge case. The source is walked in memory order
-// so its reads stream; the scattered writes land in a panel that is in cache.
-static inline void pack_panel(real *restrict dst, View v, int r0, int rows, int k0, int kc, int width) {
-    if (rows < width) memset(dst, 0, sizeof(real) * (size_t)kc * width);
-    const real *src = v.p + (size_t)r0 * v.rs + (size_t)k0 * v.cs;
-    if (v.cs == 1) copy_grid(dst, 1, (size_t)width, src, v.rs, 1, rows, kc);
-    else copy_grid(dst, (size_t)width, 1, src, v.cs, v.rs, kc, rows);
+// Copy rows r..r+n-1, depths k..k+nk-1 of v into a k-major panel of row
+// stride `width`, d pointing at the first row's first depth.
+static inline void copy_rect(real *restrict d, View v, int width, int r, int n, int k, int nk) {
+    const real *src = v.p + (size_t)r * v.rs + (size_t)k * v.cs;
+    if (v.cs == 1) copy_grid(d, 1, (size_t)width, src, v.rs, 1, n, nk);
+    else copy_grid(d, (size_t)width, 1, src, v.cs, v.rs, nk, n);
 }
 
-// Start loading part `part` of `parts` of what pack_panel(v, r0, rows, k0,
+// A source with k contiguous (the forward's inp and W, dinp's dout) is packed
+// by transposing it, and element by element every write of that lands in a
+// different cache line: at BT = 256 that cost 10-15% of a product. Vector
+// shuffles transpose LANES x LANES blocks in registers instead: log2(LANES)
+// rounds that each interleave row i with row i + LANES/2 (after the last
+// round, vector j holds column j). Needs __builtin_shufflevector (Clang, GCC
+// >= 12); other compilers keep the element-wise copy.
+#ifdef REAL_DOUBLE
+#define LANES (VEC_BYTES / 8)
+#else
+#define LANES (VEC_BYTES / 4)
+#endif
+#if !defined(VEC_SCALAR) && (defined(__clang__) || __GNUC__ >= 12)
+#if LANES == 16
+#define ZIP_LO(x, y) __builtin_shufflevector(x, y, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23)
+#define ZIP_HI(x, y) __builtin_shufflevector(x, y, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31)
+#elif LANES == 8
+#define ZIP_LO(x, y) __builtin_shufflevector(x, y, 0, 8, 1, 9, 2, 10, 3, 11)
+#define ZIP_HI(x, y) __builtin_shufflevector(x, y, 4, 12, 5, 13, 6, 14, 7, 15)
+#elif LANES == 4
+#define ZIP_LO(x, y) __builtin_shufflevector(x, y, 0, 4, 1, 5)
+#define ZIP_HI(x, y) __builtin_shufflevector(x, y, 2, 6, 3, 7)
+#endif
+#endif
+
+#ifdef ZIP_LO
+// Rows r..r+VL-1, depths k..k+VL-1 of v (k contiguous) into the panels at
+// dst, row r - r0 of the block landing in panel (r - r0) / width. Whole
+// vectors or whole panel rows are stored, so width and VL must divide one
+// another (checked by the caller).
+WIDE_VECTORS
+static inline void transpose_block(real *restrict dst, int width, int kc, View v, int r0, int r, int k0, int k) {
+    vec t[VL];
+    for (int i = 0; i < VL; i++) memcpy(&t[i], v.p + (size_t)r * v.rs + (size_t)(k0 + k) + (size_t)i * v.rs, sizeof(vec));
+    _Pragma("GCC unroll 8")
+    for (int round = 1; round < VL; round *= 2) {
+        vec u[VL];
+        for (int i = 0; i < VL / 2; i++) {
+            u[2 * i] = ZIP_LO(t[i], t[i + VL / 2]);
+            u[2 * i + 1] = ZIP_HI(t[i], t[i + VL / 2]);
+        }
+        memcpy(t, u, sizeof(t));
+    }
+    int seg = width < VL ? width : VL;
+    for (int j = 0; j < VL; j++)
+        for (int s = 0; s < VL; s += seg) {
+            int row = r - r0 + s;
+            memcpy(dst + ((size_t)(row / width) * kc + k + j) * width + row % width, (real *)&t[j] + s,
+                   sizeof(real) * seg);
+        }
+}
+#endif
+
+// Pack rows r0..r0+rows-1, depths k0..k0+kc-1 of v into consecutive k-major
+// panels of `width` rows each, zero-padding the last panel's missing rows so
+// the micro-kernel never needs an edge case. Transposing sources go through
+// transpose_block where whole blocks fit; the rest is copied walking the
+// source in memory order, so its reads stream while the scattered writes land
+// in panels that are in cache.
+static inline void pack_panels(real *restrict dst, View v, int r0, int rows, int k0, int kc, int width) {
+    if (rows % width) memset(dst + (size_t)(rows / width) * width * kc, 0, sizeof(real) * (size_t)kc * width);
+    int rt = 0, kt = 0;   // rows [0, rt) x depths [0, kt) transposed in blocks
+#ifdef ZIP_LO
+    if (v.cs == 1 && (width % VL == 0 || VL % width == 0)) {
+        rt = rows / VL * VL, kt = kc / VL * VL;
+        for (int r = 0; r < rt; r += VL)
+            for (int k = 0; k < kt; k += VL) transpose_block(dst, width, kc, v, r0, r0 + r, k0, k);
+    }
+#endif
+    for (int a = 0; a < rows; a += width) {
+        int n = imin(width, rows - a), t = imin(imax(rt, a), a + n);
+        real *d = dst + (size_t)(a / width) * width * kc;
+        copy_rect(d + (size_t)kt * width, v, width, r0 + a, t - a, k0 + kt, kc - kt);
+        copy_rect(d + (t - a), v, width, r0 + t, a + n - t, k0, kc);
+    }
+}
+
+// Start loading part `part` of `parts` of what pack_panels(v, r0, rows, k0,
 // kc) will read, one cache line at a time along the view's contiguous side
 // (each operand here has one). Spread over a panel's micro-kernels, this lets
 // a large weight stream in from memory while the previous panel is multiplied.
@@ -162,9 +240,6 @@ void matmul_release(void) {
     pack_capacity = 0;
 }
 
-static int imin(int a, int b) { return a < b ? a : b; }
-static int imax(int a, int b) { return a > b ? a : b; }
-
 // dbias += column sums of dout. Each thread owns a strip of columns and adds
 // the rows in order, so the sums do not depend on the thread count.
 static void bias_backward(real *dbias, const real *dout, int BT, int OC) {
@@ -201,16 +276,16 @@ static void gemm(real *C, size_t ldc, View a, View bt, const real *bias,
             int kc = imin(KC, K - pc), acc = accumulate || pc > 0;
             for (int ic = 0; ic < M; ic += MC) {
                 int mc = imin(MC, M - ic), mpan = (mc + MR - 1) / MR;
-                #pragma omp for schedule(dynamic, 4)
-                for (int p = 0; p < mpan; p++)
-                    pack_panel(ap + (size_t)p * MR * kc, a, ic + p * MR, imin(MR, mc - p * MR), pc, kc, MR);
+                #pragma omp for schedule(dynamic, 2)
+                for (int p = 0; p < mpan; p += AGROUP)
+                    pack_panels(ap + (size_t)p * MR * kc, a, ic + p * MR, imin(AGROUP * MR, mc - p * MR), pc, kc, MR);
                 // One B panel at a time, packed on first use by the thread that
                 // takes it, stays in L1 while the A block streams from L2.
                 #pragma omp for schedule(dynamic, run)
                 for (int jp = 0; jp < npan; jp++) {
                     int j = jc + jp * NR;
                     real *b = bp + (size_t)jp * NR * kc;
-                    if (ic == 0) pack_panel(b, bt, j, imin(NR, N - j), pc, kc, NR);
+                    if (ic == 0) pack_panels(b, bt, j, imin(NR, N - j), pc, kc, NR);
                     for (int ip = 0; ip < mpan; ip++) {
                         int i = ic + ip * MR;
                         if (ic == 0 && jp + 1 < npan) prefetch_panel(bt, j + NR, imin(NR, N - j - NR), pc, kc, ip, mpan);
