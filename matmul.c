@@ -70,7 +70,6 @@ enum {
     MC = 32 * MR,          // rows of A packed at once: MC x KC stays in L2
     NC = 48 * NR,          // columns of B packed at once, shared by all threads
     ALIGN = 64,
-    AGROUP = VL % MR == 0 ? VL / MR : 1,   // A panels packed together: whole VL-row blocks
 };
 
 static int imin(int a, int b) { return a < b ? a : b; }
@@ -255,20 +254,14 @@ static void bias_backward(real *dbias, const real *dout, int BT, int OC) {
 }
 
 // C (M,N) = A (M,K) · Bᵀ where bt is B seen as (N,K), plus bias (N), or plus C
-// itself when accumulating. Threads share the packed blocks and take column
-// panels dynamically, so a thread that loses its core to another process does
-// not hold the others up; every C element is still summed by one thread over
-// the same fixed k-blocks, so the result does not depend on who did what.
-static void gemm(real *C, size_t ldc, View a, View bt, const real *bias,
-                 int M, int N, int K, int accumulate) {
+// itself when accumulating, on the calling thread with its own packing space.
+// Every C element is summed over the same fixed k-blocks in order, so the
+// result does not depend on how the product was cut into slices.
+static void gemm_slice(real *C, size_t ldc, View a, View bt, const real *bias,
+                       int M, int N, int K, int accumulate) {
     int kcap = K < 1 ? 1 : imin(K, KC), ncap = imin((N + NR - 1) / NR * NR, NC);
     real *bp = packing_space((size_t)kcap * (ncap + MC));
     real *ap = bp + (size_t)kcap * ncap;
-    // Threads take runs of adjacent column panels, about four runs each: few
-    // run boundaries mean few C cache lines written by two threads at once.
-    int run = imax(1, imin(NC, N) / NR / (4 * n_threads()));
-    (void)run;   // read only by the OpenMP clause
-    #pragma omp parallel
     for (int jc = 0; jc < N; jc += NC) {
         int nc = imin(NC, N - jc), npan = (nc + NR - 1) / NR;
         // pc == 0 runs even when K == 0, so the output still gets its bias.
@@ -276,12 +269,10 @@ static void gemm(real *C, size_t ldc, View a, View bt, const real *bias,
             int kc = imin(KC, K - pc), acc = accumulate || pc > 0;
             for (int ic = 0; ic < M; ic += MC) {
                 int mc = imin(MC, M - ic), mpan = (mc + MR - 1) / MR;
-                #pragma omp for schedule(dynamic, 2)
-                for (int p = 0; p < mpan; p += AGROUP)
-                    pack_panels(ap + (size_t)p * MR * kc, a, ic + p * MR, imin(AGROUP * MR, mc - p * MR), pc, kc, MR);
-                // One B panel at a time, packed on first use by the thread that
-                // takes it, stays in L1 while the A block streams from L2.
-                #pragma omp for schedule(dynamic, run)
+                pack_panels(ap, a, ic, mc, pc, kc, MR);
+                // One B panel at a time, packed on first use, stays in L1
+                // while the A block streams from L2; the next panel's source
+                // is fetched meanwhile.
                 for (int jp = 0; jp < npan; jp++) {
                     int j = jc + jp * NR;
                     real *b = bp + (size_t)jp * NR * kc;
@@ -295,6 +286,28 @@ static void gemm(real *C, size_t ldc, View a, View bt, const real *bias,
                 }
             }
         }
+    }
+}
+
+// The product cut into one slice per thread along the longer of M and N, in
+// whole micro-tiles. Each thread packs what its slice needs (the shorter
+// side's operand is packed by every thread, the cheaper duplicate) and runs
+// without waiting for the others: no barriers, no packed block shared
+// between cores' caches.
+static void gemm(real *C, size_t ldc, View a, View bt, const real *bias,
+                 int M, int N, int K, int accumulate) {
+    int parts = n_threads(), by_cols = N >= M;
+    int tile = by_cols ? NR : MR, tiles = ((by_cols ? N : M) + tile - 1) / tile;
+    if (parts > tiles) parts = tiles;
+    #pragma omp parallel for schedule(static)
+    for (int t = 0; t < parts; t++) {
+        int lo = tiles * t / parts * tile, hi = imin(tiles * (t + 1) / parts * tile, by_cols ? N : M);
+        if (by_cols)
+            gemm_slice(C + lo, ldc, a, (View){bt.p + (size_t)lo * bt.rs, bt.rs, bt.cs}, bias ? bias + lo : NULL,
+                       M, hi - lo, K, accumulate);
+        else
+            gemm_slice(C + (size_t)lo * ldc, ldc, (View){a.p + (size_t)lo * a.rs, a.rs, a.cs}, bt, bias,
+                       hi - lo, N, K, accumulate);
     }
 }
 

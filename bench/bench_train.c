@@ -61,6 +61,7 @@ static void run(const Preset *p, const char *attention, int steps, int argc, cha
     for (int s = -1; s < steps; s++) {  // step -1 warms caches and allocates activations
         memset(model_prof, 0, sizeof model_prof);
         double t0 = now_seconds();
+        model_begin_step(&m);   // as train.c does (Performer redraws here)
         model_forward(&m, in, tgt, B, T);
         model_backward(&m, 1.0);
         model_adamw(&m, 1e-4, model_grad_norm(&m));
