@@ -154,18 +154,44 @@ void residual_forward(real *out, const real *a, const real *b, size_t N) {
 // ---------------------------------------------------------------------------
 // Softmax + cross-entropy, fused. Only the first V of Vp columns are real
 // tokens: padding gets probability 0 and no gradient.
+// A row is 50k logits: its max and its sum run as LANES independent chains
+// the compiler keeps in vector registers (one running sum is a serial chain
+// it may not reorder), combined in a fixed order so threads do not matter.
+enum { LANES = 16 };
+
+static real row_max(const real *z, int n) {
+    real m[LANES], mx = z[0];
+    for (int l = 0; l < LANES; l++) m[l] = z[0];
+    int i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int l = 0; l < LANES; l++) m[l] = z[i + l] > m[l] ? z[i + l] : m[l];
+    for (; i < n; i++) mx = z[i] > mx ? z[i] : mx;
+    for (int l = 0; l < LANES; l++) mx = m[l] > mx ? m[l] : mx;
+    return mx;
+}
+
+// z[i] = exp(z[i] − shift) over the row, returning their sum (in double).
+// Two loops, each of which the compiler vectorises; fused, it does neither.
+static double exp_shift_sum(real *z, int n, real shift) {
+    for (int i = 0; i < n; i++) z[i] = exp_r(z[i] - shift);
+    double acc[LANES] = {0}, sum = 0;
+    int i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int l = 0; l < LANES; l++) acc[l] += z[i + l];
+    for (; i < n; i++) sum += z[i];
+    for (int l = 0; l < LANES; l++) sum += acc[l];
+    return sum;
+}
+
 // logits (N,Vp) -> probs (N,Vp) in place, losses (N) = −log probs[target]
 void softmax_xent_forward(real *losses, real *logits, const int *targets, int N, int V, int Vp) {
     #pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++) {
         real *z = logits + (size_t)n * Vp;
-        real mx = z[0];
-        for (int i = 1; i < V; i++) mx = z[i] > mx ? z[i] : mx;
+        real mx = row_max(z, V);
         // −log p_t = log Σ exp(z − max) − (z_t − max): finite even when p_t underflows.
         real zt = z[targets[n]] - mx;
-        double sum = 0;
-        for (int i = 0; i < V; i++) z[i] = exp_r(z[i] - mx);
-        for (int i = 0; i < V; i++) sum += z[i];
+        double sum = exp_shift_sum(z, V, mx);
         real inv = (real)(1.0 / sum);
         for (int i = 0; i < V; i++) z[i] *= inv;
         for (int i = V; i < Vp; i++) z[i] = 0;
