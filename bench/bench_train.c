@@ -101,8 +101,8 @@ int main(int argc, char **argv) {
     }
     if (steps < 1) die("--steps must be at least 1");
     double peak = measure_fma_peak_gflops(n_threads());
-    double bw = measure_stream_gbps(n_threads());
-    printf("measured FMA peak: %.1f GFLOP/s with %d threads (%s) | memory bandwidth (triad): %.1f GB/s\n", peak,
+    double bw = measure_update_gbps(n_threads());
+    printf("measured FMA peak: %.1f GFLOP/s with %d threads (%s) | memory bandwidth (in-place update): %.1f GB/s\n", peak,
            n_threads(), REAL_NAME, bw);
     int ran = 0;
     for (size_t k = 0; k < sizeof PRESETS / sizeof PRESETS[0]; k++)

@@ -66,26 +66,29 @@ double measure_fma_peak_gflops(int threads) {
     return 2.0 * CHAINS * VL * (double)iters * threads / best / 1e9;
 }
 
-double measure_stream_gbps(int threads) {
+double measure_update_gbps(int threads) {
 #ifndef _OPENMP
     threads = 1;
 #endif
     (void)threads;   // read only by the OpenMP clauses
-    size_t n = (size_t)32 << 20;  // 3 arrays of 128 MiB
-    float *a = xmalloc(n * sizeof(float), "stream array"), *b = xmalloc(n * sizeof(float), "stream array"),
-          *c = xmalloc(n * sizeof(float), "stream array");
+    size_t n = (size_t)256 << 20;  // 2 arrays of 1 GiB: beyond any L3 (this VM reports 480 MiB)
+    float *a = xmalloc(n * sizeof(float), "bandwidth array"), *b = xmalloc(n * sizeof(float), "bandwidth array");
     #pragma omp parallel for num_threads(threads) schedule(static)
-    for (size_t i = 0; i < n; i++) a[i] = 0, b[i] = 1, c[i] = 2;  // first touch by the thread that streams it
+    for (size_t i = 0; i < n; i++) a[i] = 1, b[i] = 2;  // first touch by the thread that streams it
     double best = 1e30;
     for (int r = 0; r < 3; r++) {
         double t0 = now_seconds();
         #pragma omp parallel for num_threads(threads) schedule(static)
-        for (size_t i = 0; i < n; i++) a[i] = b[i] + 0.5f * c[i];
+        for (size_t i = 0; i < n; i++) {
+            float x = a[i], y = b[i];
+            a[i] = x + 0.5f * y;
+            b[i] = y - 0.5f * x;
+        }
         double t = now_seconds() - t0;
         if (t < best) best = t;
     }
-    volatile float sink = a[n / 2];
+    volatile float sink = a[n / 2] + b[n / 3];
     (void)sink;
-    free(a); free(b); free(c);
-    return 12.0 * (double)n / best / 1e9;
+    free(a); free(b);
+    return 16.0 * (double)n / best / 1e9;
 }

@@ -10,6 +10,9 @@
 #include "text.h"
 
 #include <stdlib.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 static char dir[256];
 static int have_text;  // real text shards were made in dir
@@ -61,6 +64,36 @@ static void test_overfit_one_batch(void) {
     }
     model_forward(&m, in, tgt, B, T);
     CHECK(m.loss < 0.1, "overfit one batch: loss %.4f (from %.4f) should fall below 0.1", m.loss, first);
+    model_free(&m);
+}
+
+// The gradient norm that clipping uses: its blocked, chained sum against a
+// plain one in double, and the same bits for any thread count.
+static void test_grad_norm(void) {
+    Config c = tiny_config("softmax");
+    GPT2 m;
+    model_init(&m, &c);
+    enum { B = 2, T = 32 };
+    int in[B * T], tgt[B * T];
+    for (int i = 0; i < B * T; i++) in[i] = (i * 37) % 256, tgt[i] = (i * 11 + 3) % 256;
+    model_forward(&m, in, tgt, B, T);
+    model_backward(&m, 1.0);
+    double plain = 0;
+    for (size_t i = 0; i < m.n_params; i++) plain += (double)m.grads[i] * m.grads[i];
+    plain = sqrt(plain);
+    double norm = model_grad_norm(&m), tol = sizeof(real) == sizeof(float) ? 1e-5 : 1e-12;
+    CHECK(m.n_params % 1024 != 0 && fabs(norm - plain) <= tol * plain,
+          "gradient norm %.9g, plain double sum %.9g (%zu parameters)", norm, plain, m.n_params);
+#ifdef _OPENMP
+    int threads = omp_get_max_threads();
+    for (int t = 1; t <= 3; t += 2) {
+        omp_set_num_threads(t);
+        double other = model_grad_norm(&m);
+        CHECK(memcmp(&other, &norm, sizeof norm) == 0, "gradient norm with %d threads %.17g, with %d %.17g", t, other,
+              threads, norm);
+    }
+    omp_set_num_threads(threads);
+#endif
     model_free(&m);
 }
 
@@ -254,6 +287,7 @@ int main(void) {
     snprintf(dir, sizeof dir, "/tmp/hh_test_train_%d", (int)getpid());
     make_dirs(dir);
     test_overfit_one_batch();
+    test_grad_norm();
     test_performer_redraw_timing();
     test_llmc_import();
     test_generation_matches_forward();
