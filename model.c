@@ -23,6 +23,26 @@ const char *const model_prof_names[N_PROF] = {
 #define LN_EPS 1e-5
 #define LN_CHUNK 32   // rows per partial sum in layernorm_backward
 
+// Sums along a row run as LANES independent chains that the compiler keeps in
+// vector registers (one running sum is a serial chain it may not reorder: 4
+// cycles per element), combined in a fixed order, so the result does not
+// depend on threads. The chains hold `real`: a float-to-double sum is not
+// vectorised; rows are short enough (or split into blocks) that float is
+// plenty, and the chains are combined in double.
+enum { LANES = 16 };
+
+// Σ (x[i] − shift), or Σ (x[i] − shift)² when `square`, over a row of n.
+static double row_sum(const real *x, int n, real shift, int square) {
+    real acc[LANES] = {0};
+    double s = 0;
+    int i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int l = 0; l < LANES; l++) acc[l] += square ? (x[i + l] - shift) * (x[i + l] - shift) : x[i + l] - shift;
+    for (; i < n; i++) s += square ? (x[i] - shift) * (x[i] - shift) : x[i] - shift;
+    for (int l = 0; l < LANES; l++) s += acc[l];
+    return s;
+}
+
 // ---------------------------------------------------------------------------
 // Embedding: out[b,t] = wte[tokens[b,t]] + wpe[t]
 // tokens (B,T), wte (Vp,C), wpe (maxT,C) -> out (B,T,C)
@@ -55,11 +75,8 @@ void layernorm_forward(real *out, real *mean, real *rstd, const real *inp, const
     #pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++) {
         const real *x = inp + (size_t)n * C;
-        double s = 0, ss = 0;
-        for (int c = 0; c < C; c++) s += x[c];
-        double mu = s / C;
-        for (int c = 0; c < C; c++) ss += (x[c] - mu) * (x[c] - mu);
-        real r = (real)(1.0 / sqrt(ss / C + LN_EPS));
+        double mu = row_sum(x, C, 0, 0) / C;
+        real r = (real)(1.0 / sqrt(row_sum(x, C, (real)mu, 1) / C + LN_EPS));
         real *o = out + (size_t)n * C;
         for (int c = 0; c < C; c++) o[c] = ((x[c] - (real)mu) * r) * w[c] + b[c];
         mean[n] = (real)mu;
@@ -84,12 +101,20 @@ void layernorm_backward(real *dinp, real *dw, real *db, real *partial, const rea
             const real *x = inp + (size_t)n * C, *d = dout + (size_t)n * C;
             real *dx = dinp + (size_t)n * C;
             real mu = mean[n], r = rstd[n];
+            real ga[LANES] = {0}, gxa[LANES] = {0};   // Σ g and Σ g·x̂ in LANES chains
             double g_mean = 0, gx_mean = 0;
-            for (int c = 0; c < C; c++) {
-                real g = d[c] * w[c];
-                g_mean += g;
-                gx_mean += g * (x[c] - mu) * r;
+            int i = 0;
+            for (; i + LANES <= C; i += LANES)
+                for (int l = 0; l < LANES; l++) {
+                    real g = d[i + l] * w[i + l];
+                    ga[l] += g;
+                    gxa[l] += g * (x[i + l] - mu) * r;
+                }
+            for (; i < C; i++) {
+                g_mean += d[i] * w[i];
+                gx_mean += d[i] * w[i] * (x[i] - mu) * r;
             }
+            for (int l = 0; l < LANES; l++) g_mean += ga[l], gx_mean += gxa[l];
             g_mean /= C;
             gx_mean /= C;
             for (int c = 0; c < C; c++) {
@@ -154,11 +179,7 @@ void residual_forward(real *out, const real *a, const real *b, size_t N) {
 // ---------------------------------------------------------------------------
 // Softmax + cross-entropy, fused. Only the first V of Vp columns are real
 // tokens: padding gets probability 0 and no gradient.
-// A row is 50k logits: its max and its sum run as LANES independent chains
-// the compiler keeps in vector registers (one running sum is a serial chain
-// it may not reorder), combined in a fixed order so threads do not matter.
-enum { LANES = 16 };
-
+// A row of logits is 50k long: its max and sum use LANES chains too.
 static real row_max(const real *z, int n) {
     real m[LANES], mx = z[0];
     for (int l = 0; l < LANES; l++) m[l] = z[0];
@@ -509,10 +530,8 @@ double model_grad_norm(const GPT2 *m) {
     for (size_t k = 0; k < n_chunks; k++) {
         const real *g = m->grads;
         size_t i = k * NORM_CHUNK, end = i + NORM_CHUNK < n ? i + NORM_CHUNK : n;
-        // Squares in LANES chains as in row_max, kept in `real` (the compiler
-        // will not vectorise a float-to-double sum) over blocks of
-        // NORM_BLOCK, so each chain adds NORM_BLOCK / LANES terms; blocks and
-        // chunks are summed in double.
+        // Squares in LANES chains over blocks of NORM_BLOCK, so each chain
+        // adds NORM_BLOCK / LANES terms; blocks and chunks summed in double.
         double s = 0;
         for (; i + NORM_BLOCK <= end; i += NORM_BLOCK) {
             real acc[LANES] = {0};
