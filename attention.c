@@ -10,6 +10,7 @@
 // the four feature maps (elu, taylor, performer, hedgehog), then the table.
 // docs/attention.md derives every forward and backward below.
 #include "attention.h"
+#include "matmul.h"
 
 #include <float.h>
 #include <math.h>
@@ -322,7 +323,8 @@ static real psi_score(const Head *H, const real *fq, const real *fk, real *dn) {
 }
 
 // ---------------------------------------------------------------------------
-// Pieces shared by the chunked and recurrent forms. S is F×d row-major.
+// Pieces of the recurrent form (and the chunked form's cotangents). S is F×d
+// row-major.
 
 // S += f wᵀ, z += c·f
 static void state_add(real *S, real *z, const real *f, const real *w, real c, int F, int d) {
@@ -333,11 +335,6 @@ static void state_add(real *S, real *z, const real *f, const real *w, real c, in
 // out (d) += Sᵀ f
 static void state_read(real *out, const real *S, const real *f, int F, int d) {
     for (int a = 0; a < F; a++) axpy(out, f[a], S + (size_t)a * d, d);
-}
-
-// out (F) = S w + c·z
-static void state_apply(real *out, const real *S, const real *z, const real *w, real c, int F, int d) {
-    for (int a = 0; a < F; a++) out[a] = dot(S + (size_t)a * d, w, d) + c * z[a];
 }
 
 // Backward's per-query cotangents: g = dy_i/den_i (d) and the returned
@@ -455,102 +452,116 @@ static void quad_backward(const Head *H, real *dqkv, const real *dy, const real 
 }
 
 // ---------------------------------------------------------------------------
-// Chunked form: chunks of c tokens; (S, z) carry the earlier chunks, a chunk's
-// own pairs are scored directly. Workspace (reals): S: F·d, z: F, pq, pk: c·F
-// each (the chunk's query and key features), gm: c·d, e: c, df: F.
+// Chunked form: chunks of c tokens; the state carries the earlier chunks and a
+// chunk's own pairs are scored directly. Everything a chunk does is a matrix
+// product (matmul_strided), so the F×d state is read and written once per
+// chunk, not once per token. Two tricks keep it to few products: the state
+// is S' = [S | z] (F × (d+1)) and each value row is v' = [v | 1], so that
+// S' += Φkᵀ V' updates S and z together and Φq S' gives numerators and
+// denominators together; in backward the cotangent rows are g' = [g | e].
+// Workspace (reals), d1 = d + 1: S' F·d1; pq, pk, df: c·F each (the chunk's
+// query and key features, feature gradients); vv, gg, yy: c·d1 each; nn, dd:
+// c·c each (the chunk's scores n_tu and D_tu, zero above the diagonal).
 
-static size_t chunk_ws_size(int F, int c, int d) { return (size_t)F * d + 2 * (size_t)F + 2 * (size_t)c * F + (size_t)c * d + c; }
+static size_t chunk_ws_size(int F, int c, int d) {
+    return (size_t)F * (d + 1) + 3 * (size_t)c * F + 3 * (size_t)c * (d + 1) + 2 * (size_t)c * c;
+}
 
-typedef struct { real *S, *z, *pq, *pk, *gm, *e, *df; } ChunkWs;
+typedef struct { real *S, *pq, *pk, *df, *vv, *gg, *yy, *nn, *dd; } ChunkWs;
 
 static ChunkWs chunk_ws(const Head *H, real *ws) {
+    size_t F = H->F, c = H->chunk, d1 = H->hs + 1;
     ChunkWs w;
     w.S = ws;
-    w.z = w.S + (size_t)H->F * H->hs;
-    w.pq = w.z + H->F;
-    w.pk = w.pq + (size_t)H->chunk * H->F;
-    w.gm = w.pk + (size_t)H->chunk * H->F;
-    w.e = w.gm + (size_t)H->chunk * H->hs;
-    w.df = w.e + H->chunk;
+    w.pq = w.S + F * d1;
+    w.pk = w.pq + c * F;
+    w.df = w.pk + c * F;
+    w.vv = w.df + c * F;
+    w.gg = w.vv + c * d1;
+    w.yy = w.gg + c * d1;
+    w.nn = w.yy + c * d1;
+    w.dd = w.nn + c * c;
     return w;
 }
 
-// Tokens [c0, c0+n): features into w->pq, w->pk; with dy, the cotangents.
+// Tokens [c0, c0+n): features into w->pq, w->pk, rows [v | 1] into w->vv;
+// with dy, the cotangent rows [g | e] into w->gg.
 static void chunk_load(const Head *H, const ChunkWs *w, int c0, int n, const real *dy, const real *y, const real *den) {
+    int F = H->F, hs = H->hs, d1 = hs + 1;
     for (int t = 0; t < n; t++) {
-        phi(H, QUERY, HQ(H, H->qkv, c0 + t), w->pq + (size_t)t * H->F);
-        phi(H, KEY, HK(H, H->qkv, c0 + t), w->pk + (size_t)t * H->F);
-        if (dy) w->e[t] = cotangent(H, w->gm + (size_t)t * H->hs, dy, y, den, c0 + t);
+        phi(H, QUERY, HQ(H, H->qkv, c0 + t), w->pq + (size_t)t * F);
+        phi(H, KEY, HK(H, H->qkv, c0 + t), w->pk + (size_t)t * F);
+        real *vt = w->vv + (size_t)t * d1;
+        memcpy(vt, HV(H, H->qkv, c0 + t), (size_t)hs * sizeof(real));
+        vt[hs] = 1;
+        if (dy) w->gg[(size_t)t * d1 + hs] = cotangent(H, w->gg + (size_t)t * d1, dy, y, den, c0 + t);
     }
+}
+
+// out (n,n) = x (n,K) · yᵀ (K,n) over rows ldx and ldy apart, zero above the
+// diagonal: the chunk's causal pairs.
+static void chunk_pairs(real *out, const real *x, size_t ldx, const real *y, size_t ldy, int n, int K) {
+    matmul_strided(out, (size_t)n, x, ldx, 1, y, 1, ldy, n, n, K, 0);
+    for (int t = 0; t < n; t++) memset(out + (size_t)t * n + t + 1, 0, (size_t)(n - t - 1) * sizeof(real));
 }
 
 // qkv (B,T,3C) -> this head's rows of y (B,T,C), den (T):
-//   y_i = (Sᵀphi(q_i) + Σ_{j in chunk, j<=i} n_ij v_j) / (phi(q_i)·z + Σ n_ij)
+//   [num_t | den_t] = Φq_t S' + Σ_{u in chunk, u<=t} n_tu [v_u | 1],  y_t = num_t / den_t
 static void chunk_forward(const Head *H, real *y, real *den, real *ws) {
-    int F = H->F, hs = H->hs;
+    int F = H->F, hs = H->hs, d1 = hs + 1;
     ChunkWs w = chunk_ws(H, ws);
-    memset(w.S, 0, ((size_t)F * hs + F) * sizeof(real));
+    memset(w.S, 0, (size_t)F * d1 * sizeof(real));
     for (int c0 = 0; c0 < H->T; c0 += H->chunk) {
         int n = H->T - c0 < H->chunk ? H->T - c0 : H->chunk;
         chunk_load(H, &w, c0, n, NULL, NULL, NULL);
+        matmul_strided(w.yy, (size_t)d1, w.pq, (size_t)F, 1, w.S, (size_t)d1, 1, n, d1, F, 0);
+        chunk_pairs(w.nn, w.pq, (size_t)F, w.pk, (size_t)F, n, F);
+        matmul_strided(w.yy, (size_t)d1, w.nn, (size_t)n, 1, w.vv, (size_t)d1, 1, n, d1, n, 1);
         for (int t = 0; t < n; t++) {
-            const real *fq = w.pq + (size_t)t * F;
-            real *yi = HY(H, y, c0 + t);
-            memset(yi, 0, (size_t)hs * sizeof(real));
-            state_read(yi, w.S, fq, F, hs);
-            real sum = dot(fq, w.z, F);
-            for (int u = 0; u <= t; u++) {
-                real nij = dot(fq, w.pk + (size_t)u * F, F);
-                axpy(yi, nij, HV(H, H->qkv, c0 + u), hs);
-                sum += nij;
-            }
-            real inv = inv_den(sum);
-            for (int c = 0; c < hs; c++) yi[c] *= inv;
-            den[c0 + t] = sum;
+            const real *yt = w.yy + (size_t)t * d1;
+            real *yi = HY(H, y, c0 + t), inv = inv_den(yt[hs]);
+            for (int c = 0; c < hs; c++) yi[c] = yt[c] * inv;
+            den[c0 + t] = yt[hs];
         }
-        for (int u = 0; u < n; u++) state_add(w.S, w.z, w.pk + (size_t)u * F, HV(H, H->qkv, c0 + u), 1, F, hs);
+        matmul_strided(w.S, (size_t)d1, w.pk, 1, (size_t)F, w.vv, (size_t)d1, 1, F, d1, n, 1);
     }
 }
 
-// dy -> dqkv (+=), H->dp (+=), in two passes with D_ij = g_i·v_j + e_i:
-//   chunks in order, (S, z) as in forward:  dphi(q_i) = S g_i + e_i z + Σ_{j in chunk, j<=i} D_ij phi(k_j)
-//   chunks in reverse, R = Σ_{i in later chunks} phi(q_i) g_iᵀ, r = Σ e_i phi(q_i):
-//     dphi(k_j) = R v_j + r + Σ_{i in chunk, i>=j} D_ij phi(q_i)
-//     dv_j     += Rᵀ phi(k_j) + Σ_{i in chunk, i>=j} n_ij g_i
-// (R, r reuse S, z's memory.)
+// dy -> dqkv (+=), H->dp (+=), in two passes with D_tu = g_t·v_u + e_t = g'_t·v'_u:
+//   chunks in order, S' as in forward:  dΦq = G' S'ᵀ + D Φk
+//   chunks in reverse, R' = Σ_{later chunks} Φq_tᵀ g'_t (F × d1, in S' memory):
+//     dΦk = V' R'ᵀ + Dᵀ Φq,   dV += Φk R + Nᵀ G   (R: R' without its last column)
 static void chunk_backward(const Head *H, real *dqkv, const real *dy, const real *y, const real *den, real *ws) {
-    int F = H->F, hs = H->hs, T = H->T, c = H->chunk;
+    int F = H->F, hs = H->hs, d1 = hs + 1, T = H->T, c = H->chunk;
+    size_t ldv = 3 * (size_t)H->C;   // dqkv's row stride
     ChunkWs w = chunk_ws(H, ws);
-    memset(w.S, 0, ((size_t)F * hs + F) * sizeof(real));
+    memset(w.S, 0, (size_t)F * d1 * sizeof(real));
     for (int c0 = 0; c0 < T; c0 += c) {
         int n = T - c0 < c ? T - c0 : c;
         chunk_load(H, &w, c0, n, dy, y, den);
-        for (int t = 0; t < n; t++) {
-            const real *g = w.gm + (size_t)t * hs;
-            state_apply(w.df, w.S, w.z, g, w.e[t], F, hs);
-            for (int u = 0; u <= t; u++)
-                axpy(w.df, dot(g, HV(H, H->qkv, c0 + u), hs) + w.e[t], w.pk + (size_t)u * F, F);
-            phi_backward(H, QUERY, HQ(H, H->qkv, c0 + t), w.pq + (size_t)t * F, w.df, HQ(H, dqkv, c0 + t));
-        }
-        for (int u = 0; u < n; u++) state_add(w.S, w.z, w.pk + (size_t)u * F, HV(H, H->qkv, c0 + u), 1, F, hs);
+        matmul_strided(w.df, (size_t)F, w.gg, (size_t)d1, 1, w.S, 1, (size_t)d1, n, F, d1, 0);
+        chunk_pairs(w.dd, w.gg, (size_t)d1, w.vv, (size_t)d1, n, d1);
+        matmul_strided(w.df, (size_t)F, w.dd, (size_t)n, 1, w.pk, (size_t)F, 1, n, F, n, 1);
+        for (int t = 0; t < n; t++)
+            phi_backward(H, QUERY, HQ(H, H->qkv, c0 + t), w.pq + (size_t)t * F, w.df + (size_t)t * F,
+                         HQ(H, dqkv, c0 + t));
+        matmul_strided(w.S, (size_t)d1, w.pk, 1, (size_t)F, w.vv, (size_t)d1, 1, F, d1, n, 1);
     }
-    memset(w.S, 0, ((size_t)F * hs + F) * sizeof(real));
+    memset(w.S, 0, (size_t)F * d1 * sizeof(real));
     for (int c0 = (T - 1) / c * c; c0 >= 0; c0 -= c) {
         int n = T - c0 < c ? T - c0 : c;
         chunk_load(H, &w, c0, n, dy, y, den);
-        for (int u = 0; u < n; u++) {
-            const real *fk = w.pk + (size_t)u * F, *v = HV(H, H->qkv, c0 + u);
-            real *dv = HV(H, dqkv, c0 + u);
-            state_apply(w.df, w.S, w.z, v, 1, F, hs);
-            state_read(dv, w.S, fk, F, hs);
-            for (int t = u; t < n; t++) {
-                const real *fq = w.pq + (size_t)t * F, *g = w.gm + (size_t)t * hs;
-                axpy(w.df, dot(g, v, hs) + w.e[t], fq, F);
-                axpy(dv, dot(fq, fk, F), g, hs);
-            }
-            phi_backward(H, KEY, HK(H, H->qkv, c0 + u), fk, w.df, HK(H, dqkv, c0 + u));
-        }
-        for (int t = 0; t < n; t++) state_add(w.S, w.z, w.pq + (size_t)t * F, w.gm + (size_t)t * hs, w.e[t], F, hs);
+        chunk_pairs(w.dd, w.gg, (size_t)d1, w.vv, (size_t)d1, n, d1);
+        chunk_pairs(w.nn, w.pq, (size_t)F, w.pk, (size_t)F, n, F);
+        matmul_strided(w.df, (size_t)F, w.vv, (size_t)d1, 1, w.S, 1, (size_t)d1, n, F, d1, 0);
+        matmul_strided(w.df, (size_t)F, w.dd, 1, (size_t)n, w.pq, (size_t)F, 1, n, F, n, 1);
+        real *dv = HV(H, dqkv, c0);
+        matmul_strided(dv, ldv, w.pk, (size_t)F, 1, w.S, (size_t)d1, 1, n, hs, F, 1);
+        matmul_strided(dv, ldv, w.nn, 1, (size_t)n, w.gg, (size_t)d1, 1, n, hs, n, 1);
+        for (int u = 0; u < n; u++)
+            phi_backward(H, KEY, HK(H, H->qkv, c0 + u), w.pk + (size_t)u * F, w.df + (size_t)u * F,
+                         HK(H, dqkv, c0 + u));
+        matmul_strided(w.S, (size_t)d1, w.pq, 1, (size_t)F, w.gg, (size_t)d1, 1, F, d1, n, 1);
     }
 }
 

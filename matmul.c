@@ -2,6 +2,9 @@
 #include "matmul.h"
 #include <stdlib.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 // out (BT,OC) = inp (BT,C) · weightᵀ + bias
 void matmul_forward_ref(real *out, const real *inp, const real *weight, const real *bias,
@@ -297,6 +300,9 @@ static void gemm_slice(real *C, size_t ldc, View a, View bt, const real *bias,
 static void gemm(real *C, size_t ldc, View a, View bt, const real *bias,
                  int M, int N, int K, int accumulate) {
     int parts = n_threads(), by_cols = N >= M;
+#ifdef _OPENMP
+    if (omp_in_parallel()) parts = 1;   // a caller's thread: it has the others busy already
+#endif
     int tile = by_cols ? NR : MR, tiles = ((by_cols ? N : M) + tile - 1) / tile;
     if (parts > tiles) parts = tiles;
     #pragma omp parallel for schedule(static)
@@ -309,6 +315,11 @@ static void gemm(real *C, size_t ldc, View a, View bt, const real *bias,
             gemm_slice(C + (size_t)lo * ldc, ldc, (View){a.p + (size_t)lo * a.rs, a.rs, a.cs}, bt, bias,
                        hi - lo, N, K, accumulate);
     }
+}
+
+void matmul_strided(real *C, size_t ldc, const real *a, size_t a_rs, size_t a_cs,
+                    const real *b, size_t b_rs, size_t b_cs, int M, int N, int K, int accumulate) {
+    gemm(C, ldc, (View){a, a_rs, a_cs}, (View){b, b_cs, b_rs}, NULL, M, N, K, accumulate);
 }
 
 void matmul_forward(real *out, const real *inp, const real *weight, const real *bias,

@@ -24,6 +24,14 @@ void matmul_input_grad(real *dinp, const real *dout, const real *weight, int BT,
 void matmul_weight_grad(real *dweight, real *dbias, const real *dout, const real *inp,
                         int BT, int C, int OC);
 
+// The general product behind the three above, for operands given by strides:
+// C (M,N) = A (M,K) · B (K,N), or C += that when `accumulate`, where A's
+// element (i,k) is a[i·a_rs + k·a_cs], B's (k,j) is b[k·b_rs + j·b_cs] and C's
+// rows are ldc apart (columns contiguous). Same kernel, same fixed summation
+// order. Called from inside a parallel region it runs on the calling thread.
+void matmul_strided(real *C, size_t ldc, const real *a, size_t a_rs, size_t a_cs,
+                    const real *b, size_t b_rs, size_t b_cs, int M, int N, int K, int accumulate);
+
 // The fast kernels keep packing space per calling thread between calls; this
 // frees the calling thread's (call it before exit to leave nothing allocated).
 void matmul_release(void);

@@ -113,6 +113,47 @@ static void test_shape(Rng *rng, int BT, int C, int OC, int with_bias) {
     free(inp); free(weight); free(dout); free(bias);
 }
 
+// matmul_strided on transposed and padded operands against the plain sum,
+// overwriting and accumulating, and the same bits when called from inside a
+// parallel region (where it runs on the calling thread).
+static void test_strided(Rng *rng, int M, int N, int K) {
+    size_t lda = (size_t)M + 3, ldb = (size_t)N + 5, ldc = (size_t)N + 2;
+    real *a = random_array(rng, lda * K), *b = random_array(rng, (size_t)K * ldb);   // A stored transposed
+    real *c0 = random_array(rng, ldc * M), *c = xmalloc(ldc * M * sizeof(real), "C");
+    for (int accumulate = 0; accumulate <= 1; accumulate++) {
+        memcpy(c, c0, ldc * M * sizeof(real));
+        matmul_strided(c, ldc, a, 1, lda, b, ldb, 1, M, N, K, accumulate);
+        double worst = 0;
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) {
+                double want = accumulate ? c0[i * ldc + j] : 0, scale = fabs(want);
+                for (int k = 0; k < K; k++) {
+                    want += (double)a[k * lda + i] * b[k * ldb + j];
+                    scale += fabs((double)a[k * lda + i] * b[k * ldb + j]);
+                }
+                double e = fabs(c[i * ldc + j] - want) / fmax(scale, 1e-30);
+                worst = e > worst || e != e ? e : worst;
+            }
+        int padding_kept = 1;
+        for (int i = 0; i < M; i++)
+            for (size_t j = (size_t)N; j < ldc; j++) padding_kept &= c[i * ldc + j] == c0[i * ldc + j];
+        CHECK(worst <= (sizeof(real) == sizeof(float) ? 1e-5 : 1e-12) && padding_kept,
+              "strided %dx%dx%d accumulate=%d: error %g, padding kept %d", M, N, K, accumulate, worst, padding_kept);
+#ifdef _OPENMP
+        real *cp = xmalloc(ldc * M * sizeof(real), "C");
+        memcpy(cp, c0, ldc * M * sizeof(real));
+        #pragma omp parallel num_threads(2)
+        {
+            #pragma omp single
+            matmul_strided(cp, ldc, a, 1, lda, b, ldb, 1, M, N, K, accumulate);
+        }
+        CHECK(!memcmp(cp, c, ldc * M * sizeof(real)), "strided %dx%dx%d: inside a parallel region differs", M, N, K);
+        free(cp);
+#endif
+    }
+    free(a); free(b); free(c0); free(c);
+}
+
 int main(void) {
     Rng rng;
     rng_seed(&rng, 6);
@@ -127,6 +168,9 @@ int main(void) {
     for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++)
         for (int with_bias = 0; with_bias <= 1; with_bias++)
             test_shape(&rng, shapes[s][0], shapes[s][1], shapes[s][2], with_bias);
+    test_strided(&rng, 1, 1, 1);
+    test_strided(&rng, 37, 65, 9);
+    test_strided(&rng, 130, 17, 300);    // several k-blocks, sliced along M
     matmul_release();
     return test_summary("test_matmul");
 }
