@@ -575,8 +575,12 @@ typedef struct {
 
 // attention_form = auto: the cheaper per token, counting multiply-adds of one
 // forward: quadratic T/2·(G + d) (scores, then values); chunked 2·F·d (read
-// and update S) + c/2·(F + d) (pairs inside the chunk). With distillation,
-// quadratic: the loss needs every n_ij anyway.
+// and update S) + c/2·(F + d) (pairs inside the chunk), divided by
+// CHUNK_SPEEDUP because the chunked form's run as matrix products and the
+// quadratic form's as vector loops (measured, bench/bench_attention, d = 64:
+// Taylor's forms cross near T = 1200, Hedgehog's and 1+ELU's below T = 128).
+// With distillation, quadratic: the loss needs every n_ij anyway.
+#define CHUNK_SPEEDUP 5.0
 static Plan lin_plan(const FeatureMap *fm, const Config *c, int T) {
     Plan p;
     p.hs = head_size(c);
@@ -586,7 +590,7 @@ static Plan lin_plan(const FeatureMap *fm, const Config *c, int T) {
     p.chunk = c->chunk_size < T ? c->chunk_size : T;
     if (strcmp(c->attention_form, "auto") != 0) p.quadratic = strcmp(c->attention_form, "quadratic") == 0;
     else {
-        double quad = T / 2.0 * (p.G + p.hs), chunked = 2.0 * p.F * p.hs + p.chunk / 2.0 * (p.F + p.hs);
+        double quad = T / 2.0 * (p.G + p.hs), chunked = (2.0 * p.F * p.hs + p.chunk / 2.0 * (p.F + p.hs)) / CHUNK_SPEEDUP;
         p.quadratic = p.distill || quad <= chunked;
     }
     size_t quad = p.quadratic || p.distill ? quad_ws_size(T, p.G, p.hs) : 0;
