@@ -60,9 +60,12 @@ static inline float exp_r(float x) {
 #if defined(__GNUC__) || defined(__clang__)
 #define NORETURN __attribute__((noreturn))
 #define PRINTF_LIKE(a, b) __attribute__((format(printf, a, b)))
+// A hint to start loading a cache line now (rw 1: it will be written).
+#define PREFETCH(p, rw) __builtin_prefetch((p), (rw), 3)
 #else
 #define NORETURN
 #define PRINTF_LIKE(a, b)
+#define PREFETCH(p, rw) ((void)(p))
 #endif
 
 // Print "error: <message>" to stderr and exit(1). Messages are for users:

@@ -29,10 +29,6 @@
 
 #if !defined(__GNUC__)
 #define VEC_SCALAR 1
-#define PREFETCH(p, rw) ((void)(p))
-#else
-// A hint to start loading a cache line now (rw 1: it will be written).
-#define PREFETCH(p, rw) __builtin_prefetch((p), (rw), 3)
 #endif
 
 #endif
