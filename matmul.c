@@ -221,25 +221,42 @@ static void micro_kernel(int kc, const real *restrict a, const real *restrict b,
     }
 }
 
-// The calling thread's packing space, grown on demand and kept between calls.
-static _Thread_local real *pack_space;
-static _Thread_local size_t pack_capacity;
+// Packing spaces, kept between calls and grown on demand: a slice borrows a
+// free one and gives it back, so there are as many as slices ever ran at
+// once. (Per-thread storage would be simpler, but OpenMP may end a pool
+// thread, and its space would be lost.)
+enum { MAX_SPACES = 256 };
+static struct { real *p; size_t n; int busy; } spaces[MAX_SPACES];
 
-static real *packing_space(size_t n) {
-    if (n > pack_capacity) {
-        free(pack_space);
-        size_t bytes = (n * sizeof(real) + ALIGN - 1) / ALIGN * ALIGN;
-        pack_space = aligned_alloc(ALIGN, bytes);
-        if (!pack_space) die("out of memory allocating %zu bytes of matmul packing space", bytes);
-        pack_capacity = n;
+static int borrow_space(size_t n) {
+    int i;
+    #pragma omp critical(matmul_spaces)
+    {
+        for (i = 0; i < MAX_SPACES && spaces[i].busy; i++) {}
+        if (i < MAX_SPACES) spaces[i].busy = 1;
     }
-    return pack_space;
+    if (i == MAX_SPACES) die("more than %d matrix products at once: raise MAX_SPACES in matmul.c", MAX_SPACES);
+    if (n > spaces[i].n) {
+        free(spaces[i].p);
+        size_t bytes = (n * sizeof(real) + ALIGN - 1) / ALIGN * ALIGN;
+        spaces[i].p = aligned_alloc(ALIGN, bytes);
+        if (!spaces[i].p) die("out of memory allocating %zu bytes of matmul packing space", bytes);
+        spaces[i].n = n;
+    }
+    return i;
+}
+
+static void return_space(int i) {
+    #pragma omp critical(matmul_spaces)
+    spaces[i].busy = 0;
 }
 
 void matmul_release(void) {
-    free(pack_space);
-    pack_space = NULL;
-    pack_capacity = 0;
+    for (int i = 0; i < MAX_SPACES; i++) {
+        free(spaces[i].p);
+        spaces[i].p = NULL;
+        spaces[i].n = 0;
+    }
 }
 
 // dbias += column sums of dout. Each thread owns a strip of columns and adds
@@ -257,14 +274,14 @@ static void bias_backward(real *dbias, const real *dout, int BT, int OC) {
 }
 
 // C (M,N) = A (M,K) · Bᵀ where bt is B seen as (N,K), plus bias (N), or plus C
-// itself when accumulating, on the calling thread with its own packing space.
+// itself when accumulating, on the calling thread with a borrowed packing space.
 // Every C element is summed over the same fixed k-blocks in order, so the
 // result does not depend on how the product was cut into slices.
 static void gemm_slice(real *C, size_t ldc, View a, View bt, const real *bias,
                        int M, int N, int K, int accumulate) {
     int kcap = K < 1 ? 1 : imin(K, KC), ncap = imin((N + NR - 1) / NR * NR, NC);
-    real *bp = packing_space((size_t)kcap * (ncap + MC));
-    real *ap = bp + (size_t)kcap * ncap;
+    int space = borrow_space((size_t)kcap * (ncap + MC));
+    real *bp = spaces[space].p, *ap = bp + (size_t)kcap * ncap;
     for (int jc = 0; jc < N; jc += NC) {
         int nc = imin(NC, N - jc), npan = (nc + NR - 1) / NR;
         // pc == 0 runs even when K == 0, so the output still gets its bias.
@@ -290,6 +307,7 @@ static void gemm_slice(real *C, size_t ldc, View a, View bt, const real *bias,
             }
         }
     }
+    return_space(space);
 }
 
 // The product cut into one slice per thread along the longer of M and N, in

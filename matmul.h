@@ -32,8 +32,8 @@ void matmul_weight_grad(real *dweight, real *dbias, const real *dout, const real
 void matmul_strided(real *C, size_t ldc, const real *a, size_t a_rs, size_t a_cs,
                     const real *b, size_t b_rs, size_t b_cs, int M, int N, int K, int accumulate);
 
-// The fast kernels keep packing space per calling thread between calls; this
-// frees the calling thread's (call it before exit to leave nothing allocated).
+// The fast kernels keep their packing spaces between calls; this frees them
+// all (call it before exit, outside any product, to leave nothing allocated).
 void matmul_release(void);
 
 // The plain triple loops: the reference the fast kernels are tested against.
