@@ -57,6 +57,51 @@ static inline float exp_r(float x) {
 }
 #endif
 
+// Row reductions as CHAINS independent partial results that the compiler
+// keeps in vector registers (one running sum is a serial chain of dependent
+// adds it may not reorder: 4 cycles per element), combined in a fixed order,
+// so results do not depend on threads. Chains of sums hold `real` where a
+// float-to-double sum would not vectorise, and are combined in double.
+enum { CHAINS = 16 };
+
+// Σ (x[i] − shift), or Σ (x[i] − shift)² when `square`, over a row of n
+// (rows short enough, or split into blocks, that float chains are plenty).
+static inline double row_sum(const real *x, int n, real shift, int square) {
+    real acc[CHAINS] = {0};
+    double s = 0;
+    int i = 0;
+    for (; i + CHAINS <= n; i += CHAINS)
+        for (int l = 0; l < CHAINS; l++) acc[l] += square ? (x[i + l] - shift) * (x[i + l] - shift) : x[i + l] - shift;
+    for (; i < n; i++) s += square ? (x[i] - shift) * (x[i] - shift) : x[i] - shift;
+    for (int l = 0; l < CHAINS; l++) s += acc[l];
+    return s;
+}
+
+// max of x[0..n), n >= 1
+static inline real row_max(const real *x, int n) {
+    real m[CHAINS], mx = x[0];
+    for (int l = 0; l < CHAINS; l++) m[l] = x[0];
+    int i = 0;
+    for (; i + CHAINS <= n; i += CHAINS)
+        for (int l = 0; l < CHAINS; l++) m[l] = x[i + l] > m[l] ? x[i + l] : m[l];
+    for (; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    for (int l = 0; l < CHAINS; l++) mx = m[l] > mx ? m[l] : mx;
+    return mx;
+}
+
+// z[i] = exp(z[i] − shift) over the row, returning their sum (in double).
+// Two loops, each of which the compiler vectorises; fused, it does neither.
+static inline double exp_shift_sum(real *z, int n, real shift) {
+    for (int i = 0; i < n; i++) z[i] = exp_r(z[i] - shift);
+    double acc[CHAINS] = {0}, sum = 0;
+    int i = 0;
+    for (; i + CHAINS <= n; i += CHAINS)
+        for (int l = 0; l < CHAINS; l++) acc[l] += z[i + l];
+    for (; i < n; i++) sum += z[i];
+    for (int l = 0; l < CHAINS; l++) sum += acc[l];
+    return sum;
+}
+
 #if defined(__GNUC__) || defined(__clang__)
 #define NORETURN __attribute__((noreturn))
 #define PRINTF_LIKE(a, b) __attribute__((format(printf, a, b)))

@@ -23,26 +23,6 @@ const char *const model_prof_names[N_PROF] = {
 #define LN_EPS 1e-5
 #define LN_CHUNK 32   // rows per partial sum in layernorm_backward
 
-// Sums along a row run as LANES independent chains that the compiler keeps in
-// vector registers (one running sum is a serial chain it may not reorder: 4
-// cycles per element), combined in a fixed order, so the result does not
-// depend on threads. The chains hold `real`: a float-to-double sum is not
-// vectorised; rows are short enough (or split into blocks) that float is
-// plenty, and the chains are combined in double.
-enum { LANES = 16 };
-
-// Σ (x[i] − shift), or Σ (x[i] − shift)² when `square`, over a row of n.
-static double row_sum(const real *x, int n, real shift, int square) {
-    real acc[LANES] = {0};
-    double s = 0;
-    int i = 0;
-    for (; i + LANES <= n; i += LANES)
-        for (int l = 0; l < LANES; l++) acc[l] += square ? (x[i + l] - shift) * (x[i + l] - shift) : x[i + l] - shift;
-    for (; i < n; i++) s += square ? (x[i] - shift) * (x[i] - shift) : x[i] - shift;
-    for (int l = 0; l < LANES; l++) s += acc[l];
-    return s;
-}
-
 // ---------------------------------------------------------------------------
 // Embedding: out[b,t] = wte[tokens[b,t]] + wpe[t]
 // tokens (B,T), wte (Vp,C), wpe (maxT,C) -> out (B,T,C)
@@ -101,11 +81,11 @@ void layernorm_backward(real *dinp, real *dw, real *db, real *partial, const rea
             const real *x = inp + (size_t)n * C, *d = dout + (size_t)n * C;
             real *dx = dinp + (size_t)n * C;
             real mu = mean[n], r = rstd[n];
-            real ga[LANES] = {0}, gxa[LANES] = {0};   // Σ g and Σ g·x̂ in LANES chains
+            real ga[CHAINS] = {0}, gxa[CHAINS] = {0};   // Σ g and Σ g·x̂ in CHAINS chains (common.h)
             double g_mean = 0, gx_mean = 0;
             int i = 0;
-            for (; i + LANES <= C; i += LANES)
-                for (int l = 0; l < LANES; l++) {
+            for (; i + CHAINS <= C; i += CHAINS)
+                for (int l = 0; l < CHAINS; l++) {
                     real g = d[i + l] * w[i + l];
                     ga[l] += g;
                     gxa[l] += g * (x[i + l] - mu) * r;
@@ -114,7 +94,7 @@ void layernorm_backward(real *dinp, real *dw, real *db, real *partial, const rea
                 g_mean += d[i] * w[i];
                 gx_mean += d[i] * w[i] * (x[i] - mu) * r;
             }
-            for (int l = 0; l < LANES; l++) g_mean += ga[l], gx_mean += gxa[l];
+            for (int l = 0; l < CHAINS; l++) g_mean += ga[l], gx_mean += gxa[l];
             g_mean /= C;
             gx_mean /= C;
             for (int c = 0; c < C; c++) {
@@ -179,31 +159,6 @@ void residual_forward(real *out, const real *a, const real *b, size_t N) {
 // ---------------------------------------------------------------------------
 // Softmax + cross-entropy, fused. Only the first V of Vp columns are real
 // tokens: padding gets probability 0 and no gradient.
-// A row of logits is 50k long: its max and sum use LANES chains too.
-static real row_max(const real *z, int n) {
-    real m[LANES], mx = z[0];
-    for (int l = 0; l < LANES; l++) m[l] = z[0];
-    int i = 0;
-    for (; i + LANES <= n; i += LANES)
-        for (int l = 0; l < LANES; l++) m[l] = z[i + l] > m[l] ? z[i + l] : m[l];
-    for (; i < n; i++) mx = z[i] > mx ? z[i] : mx;
-    for (int l = 0; l < LANES; l++) mx = m[l] > mx ? m[l] : mx;
-    return mx;
-}
-
-// z[i] = exp(z[i] − shift) over the row, returning their sum (in double).
-// Two loops, each of which the compiler vectorises; fused, it does neither.
-static double exp_shift_sum(real *z, int n, real shift) {
-    for (int i = 0; i < n; i++) z[i] = exp_r(z[i] - shift);
-    double acc[LANES] = {0}, sum = 0;
-    int i = 0;
-    for (; i + LANES <= n; i += LANES)
-        for (int l = 0; l < LANES; l++) acc[l] += z[i + l];
-    for (; i < n; i++) sum += z[i];
-    for (int l = 0; l < LANES; l++) sum += acc[l];
-    return sum;
-}
-
 // logits (N,Vp) -> probs (N,Vp) in place, losses (N) = −log probs[target]
 void softmax_xent_forward(real *losses, real *logits, const int *targets, int N, int V, int Vp) {
     #pragma omp parallel for schedule(static)
@@ -530,14 +485,14 @@ double model_grad_norm(const GPT2 *m) {
     for (size_t k = 0; k < n_chunks; k++) {
         const real *g = m->grads;
         size_t i = k * NORM_CHUNK, end = i + NORM_CHUNK < n ? i + NORM_CHUNK : n;
-        // Squares in LANES chains over blocks of NORM_BLOCK, so each chain
-        // adds NORM_BLOCK / LANES terms; blocks and chunks summed in double.
+        // Squares in CHAINS chains (common.h) over blocks of NORM_BLOCK, so each chain
+        // adds NORM_BLOCK / CHAINS terms; blocks and chunks summed in double.
         double s = 0;
         for (; i + NORM_BLOCK <= end; i += NORM_BLOCK) {
-            real acc[LANES] = {0};
-            for (int j = 0; j < NORM_BLOCK; j += LANES)
-                for (int l = 0; l < LANES; l++) acc[l] += g[i + j + l] * g[i + j + l];
-            for (int l = 0; l < LANES; l++) s += acc[l];
+            real acc[CHAINS] = {0};
+            for (int j = 0; j < NORM_BLOCK; j += CHAINS)
+                for (int l = 0; l < CHAINS; l++) acc[l] += g[i + j + l] * g[i + j + l];
+            for (int l = 0; l < CHAINS; l++) s += acc[l];
         }
         for (; i < end; i++) s += (double)g[i] * g[i];
         part[k] = s;
