@@ -95,17 +95,19 @@ $(TESTS_D:%=$(BUILD)/t/%): $(BUILD)/t/%: $(BUILD)/d/test/%.o $(LIB_D)
 	@mkdir -p $(BUILD)/t
 	$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LDLIBS)
 
-$(BENCH): bench/%: build/f/bench/%.o build/f/bench/peak.o $(LIB_F)
+$(BENCH:%=$(BIN)/%): $(BIN)/bench/%: $(BUILD)/f/bench/%.o $(BUILD)/f/bench/peak.o $(LIB_F)
+	@mkdir -p $(BIN)/bench
 	$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LDLIBS)
 
-bench: $(BENCH)
+bench: $(BENCH:%=$(BIN)/%)
 
 # The README's first command: data, then a few minutes of training, then text.
 demo: all data
 	./train configs/default.conf
 	./sample out/default/model.ckpt -n 400 -t 0.8 -k 40
 
-test: $(PROGS:%=$(BIN)/%) $(TEST_BINS)
+# The benchmarks are built (not run) so that a change that breaks them fails here.
+test: $(PROGS:%=$(BIN)/%) $(TEST_BINS) $(BENCH:%=$(BIN)/%)
 	@TRAIN_BIN=$(BIN)/train SAMPLE_BIN=$(BIN)/sample test/run.sh $(TEST_BINS)
 
 include test/reliability.mk

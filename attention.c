@@ -56,11 +56,19 @@ static void no_init(AttnLayer *a, Rng *rng) { (void)a; (void)rng; }
 // softmax: A_ij = exp(s_ij − lse_i), s_ij = q_i·k_j/√d, causal.
 //
 // Flash-style memory: forward keeps only lse_i = log Σ_j exp(s_ij) per row
-// (B,NH,T); backward recomputes each row of A from q, k and lse. Scratch is
-// one row of T scores per thread, so no T×T matrix ever exists.
+// (B,NH,T); backward recomputes A from q, k and lse. The work goes by blocks
+// of QB query rows: their scores against the keys they see form a QB × i1
+// strip (i1 = one past the block's last row), and every step on a strip is a
+// matrix product (matmul_strided) or a row loop. Scratch is two strips per
+// thread; no T×T matrix ever exists.
+
+enum { QB = 64 };   // query rows per block
 
 static size_t softmax_act_size(const Config *c, int B, int T) { return (size_t)B * c->n_head * T; }
-static size_t softmax_scratch_size(const Config *c, int B, int T) { (void)c; (void)B; return (size_t)n_threads() * T; }
+static size_t softmax_scratch_size(const Config *c, int B, int T) {
+    (void)c; (void)B;
+    return (size_t)n_threads() * 2 * (QB < T ? QB : T) * T;
+}
 
 // Row i of the scaled scores into s[0..i]; returns their max.
 static real softmax_scores(real *s, const real *q, const real *qkv, int b, int h, int i, int T, int C, int hs, real scale) {
@@ -72,57 +80,76 @@ static real softmax_scores(real *s, const real *q, const real *qkv, int b, int h
     return mx;
 }
 
+// The strip of query rows [i0, i0+n) of head (b, h): p (n × m, m = i0 + n)
+// = q_i·k_j, row r for query i0 + r; only j <= i0 + r is meaningful.
+static void score_strip(real *p, const real *qkv, int b, int h, int i0, int n, int T, int C, int hs) {
+    size_t ld = 3 * (size_t)C;
+    matmul_strided(p, (size_t)(i0 + n), Q(qkv, b, i0, h), ld, 1, K(qkv, b, 0, h), 1, ld, n, i0 + n, hs, 0);
+}
+
 // qkv (B,T,3C) -> y (B,T,C), acts: lse (B,NH,T)
 static double softmax_forward(AttnLayer *a, real *y, const real *qkv, int B, int T) {
-    int C = a->C, NH = a->NH, hs = a->hs;
+    int C = a->C, NH = a->NH, hs = a->hs, qb = QB < T ? QB : T;
     real scale = (real)(1.0 / sqrt((double)hs));
     #pragma omp parallel for collapse(2) schedule(static)
     for (int b = 0; b < B; b++)
         for (int h = 0; h < NH; h++) {
-            real *s = a->scratch + (size_t)THREAD_ID * T;
+            real *p = a->scratch + (size_t)THREAD_ID * 2 * qb * T, *inv = p + (size_t)qb * T;
             real *lse = a->acts + ((size_t)b * NH + h) * T;
-            for (int i = 0; i < T; i++) {
-                real mx = softmax_scores(s, Q(qkv, b, i, h), qkv, b, h, i, T, C, hs, scale);
-                real sum = 0, *yi = Y(y, b, i, h);
-                memset(yi, 0, (size_t)hs * sizeof(real));
-                for (int j = 0; j <= i; j++) {
-                    real e = exp_r(s[j] - mx);
-                    sum += e;
-                    axpy(yi, e, V(qkv, b, j, h), hs);
+            for (int i0 = 0; i0 < T; i0 += qb) {
+                int n = T - i0 < qb ? T - i0 : qb, m = i0 + n;
+                score_strip(p, qkv, b, h, i0, n, T, C, hs);
+                for (int r = 0; r < n; r++) {   // row r: A = exp(s − max) / sum over j <= i0 + r
+                    real *row = p + (size_t)r * m;
+                    int len = i0 + r + 1;
+                    for (int j = 0; j < len; j++) row[j] *= scale;
+                    real mx = row_max(row, len);
+                    double sum = exp_shift_sum(row, len, mx);
+                    memset(row + len, 0, (size_t)(m - len) * sizeof(real));
+                    inv[r] = (real)(1.0 / sum);
+                    lse[i0 + r] = mx + (real)log(sum);
                 }
-                for (int d = 0; d < hs; d++) yi[d] /= sum;
-                lse[i] = mx + log(sum);
+                real *y0 = Y(y, b, i0, h);
+                matmul_strided(y0, (size_t)C, p, (size_t)m, 1, V(qkv, b, 0, h), 3 * (size_t)C, 1, n, hs, m, 0);
+                for (int r = 0; r < n; r++)
+                    for (int d = 0; d < hs; d++) y0[(size_t)r * C + d] *= inv[r];
             }
         }
     return 0;
 }
 
-// With A_ij recomputed and D_i = dy_i·y_i = Σ_j A_ij (dy_i·v_j):
-//   dv_j += A_ij dy_i,   ds_ij = A_ij (dy_i·v_j − D_i),
-//   dq_i += ds_ij k_j/√d,   dk_j += ds_ij q_i/√d
+// With A_ij recomputed and D_i = dy_i·y_i = Σ_j A_ij (dy_i·v_j), per strip:
+//   dP = dY Vᵀ,  dS = A ⊙ (dP − D)/√d,
+//   dQ += dS K,  dK += dSᵀ Q,  dV += Aᵀ dY
 // dy (B,T,C) -> dqkv (B,T,3C) +=
 static void softmax_backward(AttnLayer *a, real *dqkv, const real *dy, const real *qkv, const real *y,
                              int B, int T, double distill_scale) {
     (void)distill_scale;
-    int C = a->C, NH = a->NH, hs = a->hs;
+    int C = a->C, NH = a->NH, hs = a->hs, qb = QB < T ? QB : T;
+    size_t ld = 3 * (size_t)C;
     real scale = (real)(1.0 / sqrt((double)hs));
     #pragma omp parallel for collapse(2) schedule(static)
     for (int b = 0; b < B; b++)
         for (int h = 0; h < NH; h++) {
-            real *s = a->scratch + (size_t)THREAD_ID * T;
+            real *A = a->scratch + (size_t)THREAD_ID * 2 * qb * T, *dS = A + (size_t)qb * T;
             const real *lse = a->acts + ((size_t)b * NH + h) * T;
-            for (int i = 0; i < T; i++) {
-                const real *q = Q(qkv, b, i, h), *dyi = Y(dy, b, i, h);
-                real D = dot(dyi, Y(y, b, i, h), hs);
-                softmax_scores(s, q, qkv, b, h, i, T, C, hs, scale);
-                real *dq = Q(dqkv, b, i, h);
-                for (int j = 0; j <= i; j++) {
-                    real A = exp_r(s[j] - lse[i]);
-                    real ds = A * (dot(dyi, V(qkv, b, j, h), hs) - D) * scale;
-                    axpy(V(dqkv, b, j, h), A, dyi, hs);
-                    axpy(dq, ds, K(qkv, b, j, h), hs);
-                    axpy(K(dqkv, b, j, h), ds, q, hs);
+            for (int i0 = 0; i0 < T; i0 += qb) {
+                int n = T - i0 < qb ? T - i0 : qb, m = i0 + n;
+                score_strip(A, qkv, b, h, i0, n, T, C, hs);
+                matmul_strided(dS, (size_t)m, Y(dy, b, i0, h), (size_t)C, 1, V(qkv, b, 0, h), 1, ld, n, m, hs, 0);
+                for (int r = 0; r < n; r++) {
+                    real *ar = A + (size_t)r * m, *dr = dS + (size_t)r * m;
+                    int i = i0 + r, len = i + 1;
+                    real D = dot(Y(dy, b, i, h), Y(y, b, i, h), hs);
+                    for (int j = 0; j < len; j++) ar[j] = ar[j] * scale - lse[i];
+                    exp_shift_sum(ar, len, 0);
+                    for (int j = 0; j < len; j++) dr[j] = ar[j] * (dr[j] - D) * scale;
+                    memset(ar + len, 0, (size_t)(m - len) * sizeof(real));
+                    memset(dr + len, 0, (size_t)(m - len) * sizeof(real));
                 }
+                matmul_strided(Q(dqkv, b, i0, h), ld, dS, (size_t)m, 1, K(qkv, b, 0, h), ld, 1, n, hs, m, 1);
+                matmul_strided(K(dqkv, b, 0, h), ld, dS, 1, (size_t)m, Q(qkv, b, i0, h), ld, 1, m, hs, n, 1);
+                matmul_strided(V(dqkv, b, 0, h), ld, A, 1, (size_t)m, Y(dy, b, i0, h), (size_t)C, 1, m, hs, n, 1);
             }
         }
 }

@@ -10,7 +10,7 @@
 
 // Enough independent chains to cover FMA latency (4-5 cycles) times the
 // number of FMA units (2) with room to spare, yet fit the register file.
-enum { CHAINS = 12 };
+enum { FMA_CHAINS = 12 };
 
 #ifdef VEC_SCALAR
 typedef float vec;
@@ -19,18 +19,18 @@ typedef float vec __attribute__((vector_size(VEC_BYTES)));
 #endif
 enum { VL = sizeof(vec) / sizeof(float) };
 
-// Runs `iters` rounds of CHAINS multiply-adds; returns a value depending on all
+// Runs `iters` rounds of FMA_CHAINS multiply-adds; returns a value depending on all
 // of them so none can be optimised away.
 WIDE_VECTORS
 static float fma_chains(long iters, float seed) {
-    vec acc[CHAINS], mul = {0}, add = {0};
+    vec acc[FMA_CHAINS], mul = {0}, add = {0};
     mul += 0.999999f;            // |x| stays bounded: no overflow, no denormals
     add += seed * 1e-7f;
-    for (int c = 0; c < CHAINS; c++) acc[c] = add * (float)c;
+    for (int c = 0; c < FMA_CHAINS; c++) acc[c] = add * (float)c;
     for (long i = 0; i < iters; i++)
-        for (int c = 0; c < CHAINS; c++) acc[c] = acc[c] * mul + add;
+        for (int c = 0; c < FMA_CHAINS; c++) acc[c] = acc[c] * mul + add;
     float lanes[VL], s = 0;
-    for (int c = 0; c < CHAINS; c++) {
+    for (int c = 0; c < FMA_CHAINS; c++) {
         memcpy(lanes, &acc[c], sizeof(lanes));
         for (int l = 0; l < VL; l++) s += lanes[l];
     }
@@ -63,7 +63,7 @@ double measure_fma_peak_gflops(int threads) {
         t = time_chains(threads, iters, &sink);
         if (t < best) best = t;
     }
-    return 2.0 * CHAINS * VL * (double)iters * threads / best / 1e9;
+    return 2.0 * FMA_CHAINS * VL * (double)iters * threads / best / 1e9;
 }
 
 double measure_update_gbps(int threads) {
