@@ -253,6 +253,10 @@ typedef struct {
     // dz (F) -> dx (hs) += (skipped when dx is NULL) and dp += (parameter
     // gradients in the params layout; only maps with parameters use it).
     void (*map_backward)(const AttnLayer *a, int role, const real *x, const real *dz, real *dx, real *dp);
+    // Optional: the same for n rows at once (x and dx rows ld apart, z and dz
+    // n×F; dz is overwritten), as matrix products; the chunked form uses them.
+    void (*map_rows)(const AttnLayer *a, int role, const real *x, size_t ld, int n, real *z);
+    void (*map_backward_rows)(const AttnLayer *a, int role, const real *x, size_t ld, int n, real *dz, real *dx, real *dp);
     int exp_map;
     int distill;  // Hedgehog's attention distillation applies
     // Shortcut for the quadratic form: phi(q)·phi(k) = kernel(q·k/√d)
@@ -303,6 +307,34 @@ static void phi_backward(const Head *H, int role, const real *x, const real *f, 
     if (H->fm->exp_map)
         for (int i = 0; i < H->F; i++) df[i] *= f[i];
     H->fm->map_backward(H->a, role, x, df, dx, H->dp);
+}
+
+// Tokens [t0, t0+n) in one role: f (n×F) = phi of their q or k.
+static void phi_rows(const Head *H, int role, int t0, int n, real *f) {
+    const real *x = role == QUERY ? HQ(H, H->qkv, t0) : HK(H, H->qkv, t0);
+    size_t F = H->F, ld = 3 * (size_t)H->C;
+    if (!H->fm->map_rows) {
+        for (int t = 0; t < n; t++) phi(H, role, x + t * ld, f + t * F);
+        return;
+    }
+    H->fm->map_rows(H->a, role, x, ld, n, f);
+    if (H->fm->exp_map)
+        for (int t = 0; t < n; t++) exp_shifted(f + t * F, H->F, role == QUERY ? vmax(f + t * F, H->F) : H->kshift);
+}
+
+// df (n×F) at f = phi_rows(...) -> those tokens' rows of dq or dk in dqkv +=,
+// H->dp +=. Overwrites df.
+static void phi_backward_rows(const Head *H, int role, int t0, int n, const real *f, real *df, real *dqkv) {
+    const real *x = role == QUERY ? HQ(H, H->qkv, t0) : HK(H, H->qkv, t0);
+    real *dx = role == QUERY ? HQ(H, dqkv, t0) : HK(H, dqkv, t0);
+    size_t F = H->F, ld = 3 * (size_t)H->C;
+    if (!H->fm->map_backward_rows) {
+        for (int t = 0; t < n; t++) phi_backward(H, role, x + t * ld, f + t * F, df + t * F, dx + t * ld);
+        return;
+    }
+    if (H->fm->exp_map)
+        for (size_t i = 0; i < (size_t)n * F; i++) df[i] *= f[i];
+    H->fm->map_backward_rows(H->a, role, x, ld, n, df, dx, H->dp);
 }
 
 // The largest key log-feature of the sequence (exp maps; 0 otherwise). tmp: F.
@@ -514,10 +546,10 @@ static ChunkWs chunk_ws(const Head *H, real *ws) {
 // Tokens [c0, c0+n): features into w->pq, w->pk, rows [v | 1] into w->vv;
 // with dy, the cotangent rows [g | e] into w->gg.
 static void chunk_load(const Head *H, const ChunkWs *w, int c0, int n, const real *dy, const real *y, const real *den) {
-    int F = H->F, hs = H->hs, d1 = hs + 1;
+    int hs = H->hs, d1 = hs + 1;
+    phi_rows(H, QUERY, c0, n, w->pq);
+    phi_rows(H, KEY, c0, n, w->pk);
     for (int t = 0; t < n; t++) {
-        phi(H, QUERY, HQ(H, H->qkv, c0 + t), w->pq + (size_t)t * F);
-        phi(H, KEY, HK(H, H->qkv, c0 + t), w->pk + (size_t)t * F);
         real *vt = w->vv + (size_t)t * d1;
         memcpy(vt, HV(H, H->qkv, c0 + t), (size_t)hs * sizeof(real));
         vt[hs] = 1;
@@ -569,9 +601,7 @@ static void chunk_backward(const Head *H, real *dqkv, const real *dy, const real
         matmul_strided(w.df, (size_t)F, w.gg, (size_t)d1, 1, w.S, 1, (size_t)d1, n, F, d1, 0);
         chunk_pairs(w.dd, w.gg, (size_t)d1, w.vv, (size_t)d1, n, d1);
         matmul_strided(w.df, (size_t)F, w.dd, (size_t)n, 1, w.pk, (size_t)F, 1, n, F, n, 1);
-        for (int t = 0; t < n; t++)
-            phi_backward(H, QUERY, HQ(H, H->qkv, c0 + t), w.pq + (size_t)t * F, w.df + (size_t)t * F,
-                         HQ(H, dqkv, c0 + t));
+        phi_backward_rows(H, QUERY, c0, n, w.pq, w.df, dqkv);
         matmul_strided(w.S, (size_t)d1, w.pk, 1, (size_t)F, w.vv, (size_t)d1, 1, F, d1, n, 1);
     }
     memset(w.S, 0, (size_t)F * d1 * sizeof(real));
@@ -585,9 +615,7 @@ static void chunk_backward(const Head *H, real *dqkv, const real *dy, const real
         real *dv = HV(H, dqkv, c0);
         matmul_strided(dv, ldv, w.pk, (size_t)F, 1, w.S, (size_t)d1, 1, n, hs, F, 1);
         matmul_strided(dv, ldv, w.nn, 1, (size_t)n, w.gg, (size_t)d1, 1, n, hs, n, 1);
-        for (int u = 0; u < n; u++)
-            phi_backward(H, KEY, HK(H, H->qkv, c0 + u), w.pk + (size_t)u * F, w.df + (size_t)u * F,
-                         HK(H, dqkv, c0 + u));
+        phi_backward_rows(H, KEY, c0, n, w.pk, w.df, dqkv);
         matmul_strided(w.S, (size_t)d1, w.pq, 1, (size_t)F, w.gg, (size_t)d1, 1, F, d1, n, 1);
     }
 }
@@ -898,6 +926,31 @@ static void performer_map_backward(const AttnLayer *a, int role, const real *x, 
     axpy(dx, -sum * r * r, x, d);
 }
 
+// The same for n rows: z = r X Wᵀ − c_t, one matrix product.
+static void performer_map_rows(const AttnLayer *a, int role, const real *x, size_t ld, int n, real *z) {
+    (void)role;
+    int d = a->hs, m = config_performer_m(a->cfg);
+    real r = (real)pow((double)d, -0.25), lm = (real)(0.5 * log((double)m));
+    matmul_strided(z, (size_t)m, x, ld, 1, a->buffers, 1, (size_t)d, n, m, d, 0);
+    for (int t = 0; t < n; t++) {
+        const real *xt = x + t * ld;
+        real c = dot(xt, xt, d) * r * r / 2 + lm, *zt = z + (size_t)t * m;
+        for (int f = 0; f < m; f++) zt[f] = zt[f] * r - c;
+    }
+}
+
+// dX += r (dZ W) − r² (Σ_f dz_tf) x_t, dZ scaled by r in place first.
+static void performer_map_backward_rows(const AttnLayer *a, int role, const real *x, size_t ld, int n, real *dz,
+                                        real *dx, real *dp) {
+    (void)role; (void)dp;
+    if (!dx) return;
+    int d = a->hs, m = config_performer_m(a->cfg);
+    real r = (real)pow((double)d, -0.25);
+    for (size_t i = 0; i < (size_t)n * m; i++) dz[i] *= r;
+    matmul_strided(dx, ld, dz, (size_t)m, 1, a->buffers, (size_t)d, 1, n, d, m, 1);
+    for (int t = 0; t < n; t++) axpy(dx + t * ld, -(real)row_sum(dz + (size_t)t * m, m, 0, 0) * r, x + t * ld, d);
+}
+
 // W for (seed, layer, redraw): blocks of d×d standard normals (row-major, in
 // stream order), each orthonormalised by modified Gram–Schmidt over its rows;
 // then, for each of the block's rows kept (m may end mid-block), the norm of
@@ -945,7 +998,7 @@ static void performer_before_step(AttnLayer *a, long step) {
 }
 
 LINEAR_KIND(performer, .n_features = performer_features, .map = performer_map, .map_backward = performer_map_backward,
-            .exp_map = 1, .n_buffers = performer_n_buffers, .init = performer_init, .before_step = performer_before_step);
+            .map_rows = performer_map_rows, .map_backward_rows = performer_map_backward_rows, .exp_map = 1, .n_buffers = performer_n_buffers, .init = performer_init, .before_step = performer_before_step);
 
 // ===========================================================================
 // hedgehog: phi(x) = [exp(Ux + b), exp(−(Ux + b))], F = 2d, one map for queries
@@ -993,8 +1046,40 @@ static void hedgehog_map_backward(const AttnLayer *a, int role, const real *x, c
     }
 }
 
+// The same for n rows: U = X Uᵀ + b as one matrix product; backward
+// dX += dU_rows U, dU += dU_rowsᵀ X, db += column sums, with dU_rows = dz[:, :d] − dz[:, d:].
+static void hedgehog_map_rows(const AttnLayer *a, int role, const real *x, size_t ld, int n, real *z) {
+    int d = a->hs;
+    const real *U = a->params + (size_t)role * d * d, *bias = a->params + 2 * (size_t)d * d + (size_t)role * d;
+    matmul_strided(z, 2 * (size_t)d, x, ld, 1, U, 1, (size_t)d, n, d, d, 0);
+    for (int t = 0; t < n; t++) {
+        real *zt = z + (size_t)t * 2 * d;
+        for (int i = 0; i < d; i++) {
+            zt[i] += bias[i];
+            zt[d + i] = -zt[i];
+        }
+    }
+}
+
+static void hedgehog_map_backward_rows(const AttnLayer *a, int role, const real *x, size_t ld, int n, real *dz,
+                                       real *dx, real *dp) {
+    int d = a->hs;
+    size_t F = 2 * (size_t)d;
+    const real *U = a->params + (size_t)role * d * d;
+    real *dU = dp + (size_t)role * d * d, *db = dp + 2 * (size_t)d * d + (size_t)role * d;
+    for (int t = 0; t < n; t++) {
+        real *dzt = dz + t * F;
+        for (int i = 0; i < d; i++) {
+            dzt[i] -= dzt[d + i];
+            db[i] += dzt[i];
+        }
+    }
+    if (dx) matmul_strided(dx, ld, dz, F, 1, U, (size_t)d, 1, n, d, d, 1);
+    matmul_strided(dU, (size_t)d, dz, 1, F, x, ld, 1, d, d, n, 1);
+}
+
 LINEAR_KIND(hedgehog, .n_features = hedgehog_features, .map = hedgehog_map, .map_backward = hedgehog_map_backward,
-            .exp_map = 1, .distill = 1, .n_params = hedgehog_n_params, .n_decay = hedgehog_n_decay,
+            .map_rows = hedgehog_map_rows, .map_backward_rows = hedgehog_map_backward_rows, .exp_map = 1, .distill = 1, .n_params = hedgehog_n_params, .n_decay = hedgehog_n_decay,
             .init = hedgehog_init);
 
 // ===========================================================================
