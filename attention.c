@@ -230,12 +230,6 @@ enum { QUERY, KEY };
 static real inv_den(real den) { return den > REAL_TINY ? 1 / den : 0; }
 static real safe_log(real x) { return (real)log(x > REAL_TINY ? x : REAL_TINY); }
 
-static real vmax(const real *x, int n) {
-    real m = x[0];
-    for (int i = 1; i < n; i++) m = x[i] > m ? x[i] : m;
-    return m;
-}
-
 static void exp_shifted(real *x, int n, real shift) {
     for (int i = 0; i < n; i++) x[i] = exp_r(x[i] - shift);
 }
@@ -299,7 +293,7 @@ typedef struct {
 // x (hs) -> f (F)
 static void phi(const Head *H, int role, const real *x, real *f) {
     H->fm->map(H->a, role, x, f);
-    if (H->fm->exp_map) exp_shifted(f, H->F, role == QUERY ? vmax(f, H->F) : H->kshift);
+    if (H->fm->exp_map) exp_shifted(f, H->F, role == QUERY ? row_max(f, H->F) : H->kshift);
 }
 
 // df (F) at f = phi(x) -> dx (hs) += (when dx), H->dp +=. Overwrites df.
@@ -319,7 +313,7 @@ static void phi_rows(const Head *H, int role, int t0, int n, real *f) {
     }
     H->fm->map_rows(H->a, role, x, ld, n, f);
     if (H->fm->exp_map)
-        for (int t = 0; t < n; t++) exp_shifted(f + t * F, H->F, role == QUERY ? vmax(f + t * F, H->F) : H->kshift);
+        for (int t = 0; t < n; t++) exp_shifted(f + t * F, H->F, role == QUERY ? row_max(f + t * F, H->F) : H->kshift);
 }
 
 // df (n×F) at f = phi_rows(...) -> those tokens' rows of dq or dk in dqkv +=,
@@ -343,7 +337,7 @@ static real key_shift(const Head *H, real *tmp) {
     real m = -INFINITY;
     for (int t = 0; t < H->T; t++) {
         H->fm->map(H->a, KEY, HK(H, H->qkv, t), tmp);
-        real mt = vmax(tmp, H->F);
+        real mt = row_max(tmp, H->F);
         m = mt > m ? mt : m;
     }
     return m;
@@ -754,7 +748,7 @@ static void lin_step(const FeatureMap *fm, AttnLayer *a, real *state, real *y, c
         Head H = lin_head(fm, a, &p, NULL, 0, h, 1);
         fm->map(a, KEY, k, fk);
         if (fm->exp_map) {
-            real mk = vmax(fk, F);
+            real mk = row_max(fk, F);
             if (pos == 0 || mk > *M) {
                 if (pos > 0) {
                     real r = exp_r(*M - mk);
