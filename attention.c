@@ -303,15 +303,20 @@ static void phi_backward(const Head *H, int role, const real *x, const real *f, 
     H->fm->map_backward(H->a, role, x, df, dx, H->dp);
 }
 
-// Tokens [t0, t0+n) in one role: f (n×F) = phi of their q or k.
-static void phi_rows(const Head *H, int role, int t0, int n, real *f) {
+// Tokens [t0, t0+n) in one role: z (n×F) = the map of their q or k, before
+// the engine's stabilising and exp (map_rows when the kind has it).
+static void map_rows(const Head *H, int role, int t0, int n, real *z) {
     const real *x = role == QUERY ? HQ(H, H->qkv, t0) : HK(H, H->qkv, t0);
-    size_t F = H->F, ld = 3 * (size_t)H->C;
-    if (!H->fm->map_rows) {
-        for (int t = 0; t < n; t++) phi(H, role, x + t * ld, f + t * F);
-        return;
-    }
-    H->fm->map_rows(H->a, role, x, ld, n, f);
+    size_t ld = 3 * (size_t)H->C;
+    if (H->fm->map_rows) H->fm->map_rows(H->a, role, x, ld, n, z);
+    else
+        for (int t = 0; t < n; t++) H->fm->map(H->a, role, x + t * ld, z + (size_t)t * H->F);
+}
+
+// The same rows' features: f (n×F) = phi of their q or k.
+static void phi_rows(const Head *H, int role, int t0, int n, real *f) {
+    size_t F = H->F;
+    map_rows(H, role, t0, n, f);
     if (H->fm->exp_map)
         for (int t = 0; t < n; t++) exp_shifted(f + t * F, H->F, role == QUERY ? row_max(f + t * F, H->F) : H->kshift);
 }
@@ -331,13 +336,16 @@ static void phi_backward_rows(const Head *H, int role, int t0, int n, const real
     H->fm->map_backward_rows(H->a, role, x, ld, n, df, dx, H->dp);
 }
 
-// The largest key log-feature of the sequence (exp maps; 0 otherwise). tmp: F.
+// The largest key log-feature of the sequence (exp maps; 0 otherwise),
+// chunk by chunk. tmp: chunk·F (exp maps have G = F, so every form's
+// workspace holds it).
 static real key_shift(const Head *H, real *tmp) {
     if (!H->fm->exp_map) return 0;
     real m = -INFINITY;
-    for (int t = 0; t < H->T; t++) {
-        H->fm->map(H->a, KEY, HK(H, H->qkv, t), tmp);
-        real mt = row_max(tmp, H->F);
+    for (int t0 = 0; t0 < H->T; t0 += H->chunk) {
+        int n = H->T - t0 < H->chunk ? H->T - t0 : H->chunk;
+        map_rows(H, KEY, t0, n, tmp);
+        real mt = row_max(tmp, n * H->F);
         m = mt > m ? mt : m;
     }
     return m;
@@ -645,7 +653,7 @@ static Plan lin_plan(const FeatureMap *fm, const Config *c, int T) {
     size_t quad = p.quadratic || p.distill ? quad_ws_size(T, p.G, p.hs) : 0;
     size_t chunked = p.quadratic ? 0 : chunk_ws_size(p.F, p.chunk, p.hs);
     p.ws = quad > chunked ? quad : chunked;
-    if (p.ws < 2 * (size_t)p.F) p.ws = 2 * (size_t)p.F;  // key_shift and step use up to 2F
+    if (p.ws < 2 * (size_t)p.F) p.ws = 2 * (size_t)p.F;  // step uses 2F
     return p;
 }
 
@@ -774,7 +782,7 @@ static void lin_weights(const FeatureMap *fm, AttnLayer *a, const real *qkv, int
     Plan p = lin_plan(fm, a->cfg, T);
     Head H = lin_head(fm, a, &p, qkv, b, h, T);
     real *fk = xmalloc(((size_t)T + 1) * (p.G > p.F ? p.G : p.F) * sizeof(real), "attention weights"), *fq = fk + (size_t)T * p.G;
-    H.kshift = key_shift(&H, fq);
+    H.kshift = key_shift(&H, fk);   // before fk is filled: it holds T·G >= chunk·F
     for (int j = 0; j < T; j++) psi(&H, KEY, HK(&H, qkv, j), fk + (size_t)j * p.G);
     memset(A, 0, (size_t)T * T * sizeof(real));
     for (int i = 0; i < T; i++) {
