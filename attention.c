@@ -141,8 +141,8 @@ static void softmax_backward(AttnLayer *a, real *dqkv, const real *dy, const rea
                     real *ar = A + (size_t)r * m, *dr = dS + (size_t)r * m;
                     int i = i0 + r, len = i + 1;
                     real D = dot(Y(dy, b, i, h), Y(y, b, i, h), hs);
-                    for (int j = 0; j < len; j++) ar[j] = ar[j] * scale - lse[i];
-                    exp_shift_sum(ar, len, 0);
+                    for (int j = 0; j < len; j++) ar[j] *= scale;
+                    exp_shifted(ar, len, lse[i]);
                     for (int j = 0; j < len; j++) dr[j] = ar[j] * (dr[j] - D) * scale;
                     memset(ar + len, 0, (size_t)(m - len) * sizeof(real));
                     memset(dr + len, 0, (size_t)(m - len) * sizeof(real));
@@ -230,9 +230,6 @@ enum { QUERY, KEY };
 static real inv_den(real den) { return den > REAL_TINY ? 1 / den : 0; }
 static real safe_log(real x) { return (real)log(x > REAL_TINY ? x : REAL_TINY); }
 
-static void exp_shifted(real *x, int n, real shift) {
-    for (int i = 0; i < n; i++) x[i] = exp_r(x[i] - shift);
-}
 
 static int head_size(const Config *c) { return c->n_embd / c->n_head; }
 

@@ -89,10 +89,15 @@ static inline real row_max(const real *x, int n) {
     return mx;
 }
 
-// z[i] = exp(z[i] − shift) over the row, returning their sum (in double).
-// Two loops, each of which the compiler vectorises; fused, it does neither.
-static inline double exp_shift_sum(real *z, int n, real shift) {
+// z[i] = exp(z[i] − shift) over the row.
+static inline void exp_shifted(real *z, int n, real shift) {
     for (int i = 0; i < n; i++) z[i] = exp_r(z[i] - shift);
+}
+
+// The same, returning their sum (in double). Two loops, each of which the
+// compiler vectorises; fused, it does neither.
+static inline double exp_shift_sum(real *z, int n, real shift) {
+    exp_shifted(z, n, shift);
     double acc[CHAINS] = {0}, sum = 0;
     int i = 0;
     for (; i + CHAINS <= n; i += CHAINS)

@@ -483,18 +483,12 @@ double model_grad_norm(const GPT2 *m) {
     double t0 = now_seconds();
     #pragma omp parallel for schedule(static)
     for (size_t k = 0; k < n_chunks; k++) {
-        const real *g = m->grads;
-        size_t i = k * NORM_CHUNK, end = i + NORM_CHUNK < n ? i + NORM_CHUNK : n;
-        // Squares in CHAINS chains (common.h) over blocks of NORM_BLOCK, so each chain
-        // adds NORM_BLOCK / CHAINS terms; blocks and chunks summed in double.
+        // Squares by row_sum's float chains over blocks of NORM_BLOCK (so each
+        // chain adds NORM_BLOCK / CHAINS terms); blocks summed in double.
+        size_t end = (k + 1) * NORM_CHUNK < n ? (k + 1) * NORM_CHUNK : n;
         double s = 0;
-        for (; i + NORM_BLOCK <= end; i += NORM_BLOCK) {
-            real acc[CHAINS] = {0};
-            for (int j = 0; j < NORM_BLOCK; j += CHAINS)
-                for (int l = 0; l < CHAINS; l++) acc[l] += g[i + j + l] * g[i + j + l];
-            for (int l = 0; l < CHAINS; l++) s += acc[l];
-        }
-        for (; i < end; i++) s += (double)g[i] * g[i];
+        for (size_t i = k * NORM_CHUNK; i < end; i += NORM_BLOCK)
+            s += row_sum(m->grads + i, (int)(end - i < NORM_BLOCK ? end - i : NORM_BLOCK), 0, 1);
         part[k] = s;
     }
     double total = 0;
