@@ -517,15 +517,19 @@ static void quad_backward(const Head *H, real *dqkv, const real *dy, const real 
 // is S' = [S | z] (F × (d+1)) and each value row is v' = [v | 1], so that
 // S' += Φkᵀ V' updates S and z together and Φq S' gives numerators and
 // denominators together; in backward the cotangent rows are g' = [g | e].
+// Maps with a kernel (Taylor) score a chunk's own pairs as kernel(q·k/√d):
+// d multiply-adds a pair instead of F (2145 for d = 64), and their gradients
+// reach q and k directly instead of through the features.
 // Workspace (reals), d1 = d + 1: S' F·d1; pq, pk, df: c·F each (the chunk's
-// query and key features, feature gradients); vv, gg, yy: c·d1 each; nn, dd:
-// c·c each (the chunk's scores n_tu and D_tu, zero above the diagonal).
+// query and key features, feature gradients); vv, gg, yy: c·d1 each; nn, dd,
+// kk: c·c each (the chunk's scores n_tu, D_tu and the kernel's derivatives,
+// zero above the diagonal).
 
 static size_t chunk_ws_size(int F, int c, int d) {
-    return (size_t)F * (d + 1) + 3 * (size_t)c * F + 3 * (size_t)c * (d + 1) + 2 * (size_t)c * c;
+    return (size_t)F * (d + 1) + 3 * (size_t)c * F + 3 * (size_t)c * (d + 1) + 3 * (size_t)c * c;
 }
 
-typedef struct { real *S, *pq, *pk, *df, *vv, *gg, *yy, *nn, *dd; } ChunkWs;
+typedef struct { real *S, *pq, *pk, *df, *vv, *gg, *yy, *nn, *dd, *kk; } ChunkWs;
 
 static ChunkWs chunk_ws(const Head *H, real *ws) {
     size_t F = H->F, c = H->chunk, d1 = H->hs + 1;
@@ -539,6 +543,7 @@ static ChunkWs chunk_ws(const Head *H, real *ws) {
     w.yy = w.gg + c * d1;
     w.nn = w.yy + c * d1;
     w.dd = w.nn + c * c;
+    w.kk = w.dd + c * c;
     return w;
 }
 
@@ -563,6 +568,42 @@ static void chunk_pairs(real *out, const real *x, size_t ldx, const real *y, siz
     for (int t = 0; t < n; t++) memset(out + (size_t)t * n + t + 1, 0, (size_t)(n - t - 1) * sizeof(real));
 }
 
+// The chunk's scores n_tu = phi(q_t)·phi(k_u) into w->nn; for kernel maps
+// from q·k, with dn_tu/d(q_t·k_u/√d) into w->kk.
+static void chunk_scores(const Head *H, const ChunkWs *w, int c0, int n) {
+    if (!H->fm->kernel) {
+        chunk_pairs(w->nn, w->pq, (size_t)H->F, w->pk, (size_t)H->F, n, H->F);
+        return;
+    }
+    size_t ld = 3 * (size_t)H->C;
+    chunk_pairs(w->nn, HQ(H, H->qkv, c0), ld, HK(H, H->qkv, c0), ld, n, H->hs);
+    real r = psi_scale(H) * psi_scale(H);
+    for (int t = 0; t < n; t++)
+        for (int u = 0; u <= t; u++) {
+            size_t i = (size_t)t * n + u;
+            w->nn[i] = H->fm->kernel(w->nn[i] * r, &w->kk[i]);
+        }
+    for (int t = 0; t < n; t++) memset(w->kk + (size_t)t * n + t + 1, 0, (size_t)(n - t - 1) * sizeof(real));
+}
+
+// The chunk's own pairs' share of the feature gradients, from D (w->dd):
+// role QUERY: dΦq += D Φk; role KEY: dΦk += Dᵀ Φq. Kernel maps instead add
+// dq += (D ⊙ kk) k/√d or dk += (D ⊙ kk)ᵀ q/√d to dqkv (w->dd is scaled).
+static void chunk_pair_grads(const Head *H, const ChunkWs *w, int role, int c0, int n, real *dqkv) {
+    int F = H->F;
+    size_t cs = role == QUERY ? 1 : (size_t)n, rs = role == QUERY ? (size_t)n : 1;
+    if (!H->fm->kernel) {
+        matmul_strided(w->df, (size_t)F, w->dd, rs, cs, role == QUERY ? w->pk : w->pq, (size_t)F, 1, n, F, n, 1);
+        return;
+    }
+    size_t ld = 3 * (size_t)H->C;
+    real r = psi_scale(H) * psi_scale(H);
+    for (size_t i = 0; i < (size_t)n * n; i++) w->dd[i] *= w->kk[i] * r;
+    real *dx = role == QUERY ? HQ(H, dqkv, c0) : HK(H, dqkv, c0);
+    const real *other = role == QUERY ? HK(H, H->qkv, c0) : HQ(H, H->qkv, c0);
+    matmul_strided(dx, ld, w->dd, rs, cs, other, ld, 1, n, H->hs, n, 1);
+}
+
 // qkv (B,T,3C) -> this head's rows of y (B,T,C), den (T):
 //   [num_t | den_t] = Φq_t S' + Σ_{u in chunk, u<=t} n_tu [v_u | 1],  y_t = num_t / den_t
 static void chunk_forward(const Head *H, real *y, real *den, real *ws) {
@@ -573,7 +614,7 @@ static void chunk_forward(const Head *H, real *y, real *den, real *ws) {
         int n = H->T - c0 < H->chunk ? H->T - c0 : H->chunk;
         chunk_load(H, &w, c0, n, NULL, NULL, NULL);
         matmul_strided(w.yy, (size_t)d1, w.pq, (size_t)F, 1, w.S, (size_t)d1, 1, n, d1, F, 0);
-        chunk_pairs(w.nn, w.pq, (size_t)F, w.pk, (size_t)F, n, F);
+        chunk_scores(H, &w, c0, n);
         matmul_strided(w.yy, (size_t)d1, w.nn, (size_t)n, 1, w.vv, (size_t)d1, 1, n, d1, n, 1);
         for (int t = 0; t < n; t++) {
             const real *yt = w.yy + (size_t)t * d1;
@@ -586,6 +627,7 @@ static void chunk_forward(const Head *H, real *y, real *den, real *ws) {
 }
 
 // dy -> dqkv (+=), H->dp (+=), in two passes with D_tu = g_t·v_u + e_t = g'_t·v'_u:
+// (for kernel maps the D terms go to q and k: chunk_pair_grads)
 //   chunks in order, S' as in forward:  dΦq = G' S'ᵀ + D Φk
 //   chunks in reverse, R' = Σ_{later chunks} Φq_tᵀ g'_t (F × d1, in S' memory):
 //     dΦk = V' R'ᵀ + Dᵀ Φq,   dV += Φk R + Nᵀ G   (R: R' without its last column)
@@ -599,7 +641,8 @@ static void chunk_backward(const Head *H, real *dqkv, const real *dy, const real
         chunk_load(H, &w, c0, n, dy, y, den);
         matmul_strided(w.df, (size_t)F, w.gg, (size_t)d1, 1, w.S, 1, (size_t)d1, n, F, d1, 0);
         chunk_pairs(w.dd, w.gg, (size_t)d1, w.vv, (size_t)d1, n, d1);
-        matmul_strided(w.df, (size_t)F, w.dd, (size_t)n, 1, w.pk, (size_t)F, 1, n, F, n, 1);
+        if (H->fm->kernel) chunk_scores(H, &w, c0, n);
+        chunk_pair_grads(H, &w, QUERY, c0, n, dqkv);
         phi_backward_rows(H, QUERY, c0, n, w.pq, w.df, dqkv);
         matmul_strided(w.S, (size_t)d1, w.pk, 1, (size_t)F, w.vv, (size_t)d1, 1, F, d1, n, 1);
     }
@@ -608,12 +651,12 @@ static void chunk_backward(const Head *H, real *dqkv, const real *dy, const real
         int n = T - c0 < c ? T - c0 : c;
         chunk_load(H, &w, c0, n, dy, y, den);
         chunk_pairs(w.dd, w.gg, (size_t)d1, w.vv, (size_t)d1, n, d1);
-        chunk_pairs(w.nn, w.pq, (size_t)F, w.pk, (size_t)F, n, F);
+        chunk_scores(H, &w, c0, n);
         matmul_strided(w.df, (size_t)F, w.vv, (size_t)d1, 1, w.S, 1, (size_t)d1, n, F, d1, 0);
-        matmul_strided(w.df, (size_t)F, w.dd, 1, (size_t)n, w.pq, (size_t)F, 1, n, F, n, 1);
         real *dv = HV(H, dqkv, c0);
         matmul_strided(dv, ldv, w.pk, (size_t)F, 1, w.S, (size_t)d1, 1, n, hs, F, 1);
         matmul_strided(dv, ldv, w.nn, 1, (size_t)n, w.gg, (size_t)d1, 1, n, hs, n, 1);
+        chunk_pair_grads(H, &w, KEY, c0, n, dqkv);
         phi_backward_rows(H, KEY, c0, n, w.pk, w.df, dqkv);
         matmul_strided(w.S, (size_t)d1, w.pq, 1, (size_t)F, w.gg, (size_t)d1, 1, F, d1, n, 1);
     }
@@ -629,7 +672,7 @@ typedef struct {
 
 // attention_form = auto: the cheaper per token, counting multiply-adds of one
 // forward: quadratic T/2·(G + d) (scores, then values); chunked 2·F·d (read
-// and update S) + c/2·(F + d) (pairs inside the chunk), divided by
+// and update S) + c/2·(G + d) (pairs inside the chunk), divided by
 // CHUNK_SPEEDUP because the chunked form's run as matrix products and the
 // quadratic form's as vector loops (measured, bench/bench_attention, d = 64:
 // Taylor's forms cross near T = 1200, Hedgehog's and 1+ELU's below T = 128).
@@ -644,7 +687,7 @@ static Plan lin_plan(const FeatureMap *fm, const Config *c, int T) {
     p.chunk = c->chunk_size < T ? c->chunk_size : T;
     if (strcmp(c->attention_form, "auto") != 0) p.quadratic = strcmp(c->attention_form, "quadratic") == 0;
     else {
-        double quad = T / 2.0 * (p.G + p.hs), chunked = (2.0 * p.F * p.hs + p.chunk / 2.0 * (p.F + p.hs)) / CHUNK_SPEEDUP;
+        double quad = T / 2.0 * (p.G + p.hs), chunked = (2.0 * p.F * p.hs + p.chunk / 2.0 * (p.G + p.hs)) / CHUNK_SPEEDUP;
         p.quadratic = p.distill || quad <= chunked;
     }
     size_t quad = p.quadratic || p.distill ? quad_ws_size(T, p.G, p.hs) : 0;
