@@ -111,6 +111,9 @@ static inline double exp_shift_sum(real *z, int n, real shift) {
 #define NORETURN __attribute__((noreturn))
 #define PRINTF_LIKE(a, b) __attribute__((format(printf, a, b)))
 // A hint to start loading a cache line now (rw 1: it will be written).
+// Use it inside a function that does other work: GCC counts prefetches as
+// free of effects, so it finds a function of prefetches alone to do nothing
+// and deletes the calls (matmul's panel prefetch never ran for that reason).
 #define PREFETCH(p, rw) __builtin_prefetch((p), (rw), 3)
 #else
 #define NORETURN

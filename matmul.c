@@ -182,18 +182,6 @@ static inline void pack_panels(real *restrict dst, View v, int r0, int rows, int
     }
 }
 
-// Start loading part `part` of `parts` of what pack_panels(v, r0, rows, k0,
-// kc) will read, one cache line at a time along the view's contiguous side
-// (each operand here has one). Spread over a panel's micro-kernels, this lets
-// a large weight stream in from memory while the previous panel is multiplied.
-static inline void prefetch_panel(View v, int r0, int rows, int k0, int kc, int part, int parts) {
-    int outer = v.cs == 1 ? rows : kc, inner = v.cs == 1 ? kc : rows;
-    size_t stride = v.cs == 1 ? v.rs : v.cs;
-    const real *src = v.p + (size_t)r0 * v.rs + (size_t)k0 * v.cs;
-    for (int o = part * outer / parts; o < (part + 1) * outer / parts; o++)
-        for (int i = 0; i < inner; i += 64 / (int)sizeof(real)) PREFETCH(src + (size_t)o * stride + i, 0);
-}
-
 // acc = a (MR x kc panel) · b (kc x NR panel), of which only the first nv
 // vectors of columns are needed; then the m x n valid part of the tile at c
 // becomes acc + c (when accumulating) or acc + bias (or acc). nv is a
@@ -314,18 +302,19 @@ static void gemm_slice(real *C, size_t ldc, View a, View bt, const real *bias,
                 int mc = imin(MC, M - ic), mpan = (mc + MR - 1) / MR;
                 pack_panels(ap, a, ic, mc, pc, kc, MR);
                 // One B panel at a time, packed on first use, stays in L1
-                // while the A block streams from L2; the next panel's source
-                // is fetched meanwhile. With one A block, no panel is used
-                // twice: all go through the same space, which stays in cache
-                // (a fresh one each time would be fetched from memory only
-                // to be overwritten: 3-5% of the product at BT = 256).
+                // while the A block streams from L2. (Software prefetch of
+                // the next panel's source cost 2 points of peak warm and
+                // changed nothing in a training step: docs/performance.md.)
+                // With one A block, no panel is used twice: all go through
+                // the same space, which stays in cache (a fresh one each
+                // time would be fetched from memory only to be overwritten:
+                // 3-5% of the product at BT = 256).
                 for (int jp = 0; jp < npan; jp++) {
                     int j = jc + jp * NR;
                     real *b = bp + (M <= MC ? 0 : (size_t)jp * NR * kc);
                     if (ic == 0) pack_panels(b, bt, j, imin(NR, N - j), pc, kc, NR);
                     for (int ip = 0; ip < mpan; ip++) {
                         int i = ic + ip * MR;
-                        if (ic == 0 && jp + 1 < npan) prefetch_panel(bt, j + NR, imin(NR, N - j - NR), pc, kc, ip, mpan);
                         micro_kernel(kc, ap + (size_t)ip * MR * kc, b, C + (size_t)i * ldc + j, ldc,
                                      imin(MR, M - i), imin(NR, N - j), acc, bias ? bias + j : NULL);
                     }
