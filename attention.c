@@ -928,30 +928,34 @@ static int taylor_features(const Config *c) {
     return 1 + d + d * (d + 1) / 2;
 }
 
-static void taylor_map(const AttnLayer *a, int role, const real *x, real *z) {
+static void taylor_map(const AttnLayer *a, int role, const real *restrict x, real *restrict z) {
     (void)role;
     int d = a->hs;
-    real r = (real)pow((double)d, -0.25), *xp = z + 1, *o = z + 1 + d;
+    real r = (real)pow((double)d, -0.25), r2 = r * r, *o = z + 1 + d;
     z[0] = 1;
-    for (int i = 0; i < d; i++) xp[i] = x[i] * r;
-    for (int i = 0; i < d; i++) {
-        *o++ = xp[i] * xp[i] * (real)sqrt(0.5);
-        for (int j = i + 1; j < d; j++) *o++ = xp[i] * xp[j];
+    for (int i = 0; i < d; i++) z[1 + i] = x[i] * r;
+    // Row i of the products, from x rather than from z's own x' so that the
+    // compiler sees no overlap and vectorises it.
+    for (int i = 0; i < d; o += d - i, i++) {
+        o[0] = r2 * x[i] * x[i] * (real)sqrt(0.5);
+        for (int j = i + 1; j < d; j++) o[j - i] = r2 * x[i] * x[j];
     }
 }
 
+// dx_i += r·dz_x'i + r²·(Σ_j dz_ij x_j over the products holding x_i), taken
+// row by row of the products: row i's dot with x (for dx_i) and its axpy into
+// dx (for every j > i). (One loop that did both made each step wait on the
+// last; that was a quarter of Taylor's chunked time.)
 static void taylor_map_backward(const AttnLayer *a, int role, const real *x, const real *dz, real *dx, real *dp) {
     (void)role; (void)dp;
     if (!dx) return;
     int d = a->hs;
     real r = (real)pow((double)d, -0.25), r2 = r * r;
     const real *o = dz + 1 + d;
-    for (int i = 0; i < d; i++) {
-        dx[i] += r * dz[1 + i] + r2 * (real)sqrt(2.0) * x[i] * *o++;
-        for (int j = i + 1; j < d; j++, o++) {
-            dx[i] += r2 * *o * x[j];
-            dx[j] += r2 * *o * x[i];
-        }
+    for (int i = 0; i < d; o += d - i, i++) {
+        int m = d - 1 - i;   // products x_i x_j with j > i
+        dx[i] += r * dz[1 + i] + r2 * ((real)sqrt(2.0) * x[i] * o[0] + dot(o + 1, x + i + 1, m));
+        axpy(dx + i + 1, r2 * x[i], o + 1, m);
     }
 }
 
