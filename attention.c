@@ -699,7 +699,7 @@ typedef struct {
 // and update S) + c/2·(G + d) (pairs inside the chunk), divided by
 // CHUNK_SPEEDUP because the chunked form's run as matrix products and the
 // quadratic form's as vector loops (measured, bench/bench_attention, d = 64:
-// Taylor's forms cross near T = 1200, Hedgehog's and 1+ELU's below T = 128).
+// Taylor's forms cross near T = 900, Hedgehog's and 1+ELU's below T = 128).
 // With distillation, quadratic: the loss needs every n_ij anyway.
 #define CHUNK_SPEEDUP 5.0
 static Plan lin_plan(const FeatureMap *fm, const Config *c, int T) {
