@@ -301,10 +301,11 @@ static void gemm_slice(real *C, size_t ldc, View a, View bt, const real *bias,
             for (int ic = 0; ic < M; ic += MC) {
                 int mc = imin(MC, M - ic), mpan = (mc + MR - 1) / MR;
                 pack_panels(ap, a, ic, mc, pc, kc, MR);
-                // One B panel at a time (72 KiB), packed on first use, stays
-                // in L1 and L2 while the A block streams from L2. (Software
-                // prefetch of the next panel's source cost 2 points of peak
-                // warm and changed nothing in a step: docs/performance.md.)
+                // One B panel at a time (72 KiB, more than L1: read from L1
+                // and L2), packed on first use, while the A block streams
+                // from L2. (Software prefetch of the next panel's source
+                // cost 2 points of peak warm and changed nothing in a step:
+                // docs/performance.md.)
                 // With one A block, no panel is used twice: all go through
                 // the same space, which stays in cache (a fresh one each
                 // time would be fetched from memory only to be overwritten:
