@@ -115,10 +115,13 @@ static inline double exp_shift_sum(real *z, int n, real shift) {
 // free of effects, so it finds a function of prefetches alone to do nothing
 // and deletes the calls (matmul's panel prefetch never ran for that reason).
 #define PREFETCH(p, rw) __builtin_prefetch((p), (rw), 3)
+// The same for reading, into L2 only (L1 keeps what is being worked on).
+#define PREFETCH_L2(p) __builtin_prefetch((p), 0, 2)
 #else
 #define NORETURN
 #define PRINTF_LIKE(a, b)
 #define PREFETCH(p, rw) ((void)(p))
+#define PREFETCH_L2(p) ((void)(p))
 #endif
 
 // Print "error: <message>" to stderr and exit(1). Messages are for users:
