@@ -164,6 +164,7 @@ int main(void) {
         {1, 1, 1}, {1, 37, 53}, {37, 53, 1}, {37, 1, 53}, {37, 53, 71}, {2, 3, 5},
         {17, 257, 49}, {9, 300, 97}, {257, 31, 769},     // just past a block or panel edge
         {64, 768, 2304}, {300, 520, 130},                // GPT-2-like; several k-blocks
+        {1024, 256, 777},   // weight gradient with several row blocks and k-blocks
     };
     for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++)
         for (int with_bias = 0; with_bias <= 1; with_bias++)
