@@ -324,11 +324,11 @@ static void gemm_slice(real *C, size_t ldc, View a, View bt, const real *bias,
                     for (int ip = 0; ip < mpan; ip++) {
                         int i = ic + ip * MR;
                         if (a.cs != 1 && ic + MC < M) {
-                            // Part (jp, ip) of the next A block's source into L2.
-                            // Here (the weight gradient's doutᵀ) its rows lie a
-                            // whole row of dout apart and come from memory: the
-                            // LM head's weight gradient at BT = 1024 spent 19% of
-                            // its time packing A, and ran +5 points with this.
+                            // A not contiguous along k (the weight gradient's
+                            // doutᵀ: rows a whole row of dout apart, from memory):
+                            // part (jp, ip) of the next A block's source into L2.
+                            // The LM head's weight gradient at BT = 1024 spent 19%
+                            // of its time packing A, and ran +5 points with this.
                             int part = jp * mpan + ip, parts = npan * mpan, rows = imin(MC, M - ic - MC);
                             const real *src = a.p + (size_t)(ic + MC) * a.rs + (size_t)pc * a.cs;
                             for (int k = part * kc / parts; k < (part + 1) * kc / parts; k++)
