@@ -36,7 +36,8 @@ BUILD   ?= build
 BIN     ?= .
 
 # The library every program links: one concern a file.
-LIB_SRC = common.c config.c matmul.c attention.c model.c data/shard.c data/loader.c data/tokenizer.c data/corpus.c \
+LIB_SRC = common.c config.c matmul.c attention.c attention_softmax.c attention_linear.c feature_maps.c \
+          model.c checkpoint.c data/shard.c data/loader.c data/tokenizer.c data/corpus.c \
           plot.c analysis.c data/recall.c
 LIB_F = $(LIB_SRC:%.c=$(BUILD)/f/%.o)
 LIB_D = $(LIB_SRC:%.c=$(BUILD)/d/%.o)

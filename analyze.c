@@ -16,7 +16,7 @@
 // the softmax teacher is computed here from the same qkv.
 #include "analysis.h"
 #include "data/shard.h"
-#include "model.h"
+#include "checkpoint.h"
 #include "plot.h"
 
 #include <math.h>
@@ -81,11 +81,9 @@ int main(int argc, char **argv) {
         else if (strcmp(argv[i], "--out") == 0 && strlen(argv[i + 1]) < sizeof out) snprintf(out, sizeof out, "%s", argv[++i]);
         else die("argument '%s %s': %s", argv[i], argv[i + 1], usage);
     }
-    Config c;
-    checkpoint_config(ckpt, &c);
     GPT2 m;
-    model_init(&m, &c);
-    model_load(&m, ckpt, NULL);
+    model_from_checkpoint(&m, ckpt);
+    const Config c = m.cfg;
     int T = c.seq_len, B = n_seqs, C = m.C, hs = m.hs;
     if (heat > T) heat = T;
     size_t n_tok;
@@ -106,7 +104,7 @@ int main(int argc, char **argv) {
             HeadStats *hd = &st[l * m.NH + h];
             for (int b = 0; b < B; b++) {
                 softmax_weights(qkv, T, C, hs, b, h, S);
-                m.attn->weights(&m.alayer[l], qkv, B, T, b, h, Ar);
+                attn_weights(&m.alayer[l], qkv, B, T, b, h, Ar);
                 for (size_t i = 0; i < (size_t)T * T; i++) A[i] = Ar[i];
                 for (int i = 1; i < T; i++) {
                     const double *s = S + (size_t)i * T, *a = A + (size_t)i * T;

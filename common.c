@@ -214,6 +214,39 @@ double now_seconds(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+double prof_seconds[N_PROF];
+const char *const prof_names[N_PROF] = {"matmul fwd", "matmul bwd", "attention fwd", "attention bwd", "layernorm",
+                                        "gelu", "loss", "optimizer", "other"};
+
+// The first number on the line of `path` that starts with `key` (0 if none).
+static double read_number(const char *path, const char *key) {
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    char line[256];
+    double x = 0;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, key, strlen(key)) == 0) {
+            x = atof(line + strlen(key));
+            break;
+        }
+    fclose(f);
+    return x;
+}
+
+double memory_available(void) {
+    double avail = read_number("/proc/meminfo", "MemAvailable:") * 1024;   // kB
+    double limit = read_number("/sys/fs/cgroup/memory.max", ""), used = read_number("/sys/fs/cgroup/memory.current", "");
+    if (limit > 0 && limit - used < avail) avail = limit - used;           // "max" (no limit) reads as 0
+    return avail > 0 ? avail : 0;
+}
+
+void memory_check(double bytes, const char *what, const char *advice) {
+    double avail = memory_available();
+    if (avail > 0 && bytes > avail)
+        die("%s needs an estimated %.2f GB of memory, but only %.2f GB is available: %s", what, bytes / 1e9,
+            avail / 1e9, advice);
+}
+
 int n_threads(void) {
 #ifdef _OPENMP
     return omp_get_max_threads();

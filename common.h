@@ -77,6 +77,22 @@ static inline double row_sum(const real *x, int n, real shift, int square) {
     return s;
 }
 
+// Σ a[i]·b[i], in the same CHAINS independent partial sums.
+static inline real dot(const real *a, const real *b, int n) {
+    real acc[CHAINS] = {0}, s = 0;
+    int i = 0;
+    for (; i + CHAINS <= n; i += CHAINS)
+        for (int l = 0; l < CHAINS; l++) acc[l] += a[i + l] * b[i + l];
+    for (; i < n; i++) s += a[i] * b[i];
+    for (int l = 0; l < CHAINS; l++) s += acc[l];
+    return s;
+}
+
+// y += a·x
+static inline void axpy(real *y, real a, const real *x, int n) {
+    for (int i = 0; i < n; i++) y[i] += a * x[i];
+}
+
 // max of x[0..n), n >= 1. A max is exact in any order, so the lanes of an
 // `omp simd` reduction give the same result; without the pragma GCC leaves
 // the compare-and-select scalar, even split into chains (it may not treat it
@@ -167,6 +183,22 @@ double rng_normal(Rng *r);                  // standard normal (Box–Muller)
 uint64_t rng_below(Rng *r, uint64_t n);     // uniform integer in [0, n)
 
 double now_seconds(void);                   // monotonic wall clock
+
+// Seconds spent per layer type, for bench_train's breakdown: each layer's
+// function adds its own time (prof_add(kind, t0) with t0 = now_seconds() at
+// its start). Only functions called outside parallel regions count.
+enum { PROF_MATMUL_FWD, PROF_MATMUL_BWD, PROF_ATTN_FWD, PROF_ATTN_BWD, PROF_LAYERNORM,
+       PROF_GELU, PROF_LOSS, PROF_OPTIMIZER, PROF_OTHER, N_PROF };
+extern double prof_seconds[N_PROF];
+extern const char *const prof_names[N_PROF];
+static inline void prof_add(int kind, double t0) { prof_seconds[kind] += now_seconds() - t0; }
+
+// Bytes of memory this process can still use: the kernel's MemAvailable,
+// or what the cgroup's limit leaves when that is less; 0 when unknown.
+double memory_available(void);
+// Stop with a message when `bytes` (an estimate of what `what` is about to
+// allocate) exceeds memory_available(); `advice` says what to reduce.
+void memory_check(double bytes, const char *what, const char *advice);
 
 // Number of OpenMP threads in use (1 when built without OpenMP).
 int n_threads(void);

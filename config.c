@@ -1,5 +1,6 @@
 // config.c — the table of settings and the `key = value` parser. See config.h.
 #include "config.h"
+#include "attention.h"
 #include "common.h"
 
 #include <ctype.h>
@@ -10,7 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum { T_INT, T_LONG, T_REAL, T_STR, T_CHOICE } KeyType;
+// T_KIND: a choice among the attention kinds (their names come from the
+// table in attention.c, so a new kind needs no change here).
+typedef enum { T_INT, T_LONG, T_REAL, T_STR, T_CHOICE, T_KIND } KeyType;
 
 typedef struct {
     const char *name;
@@ -26,7 +29,7 @@ typedef struct {
 #define BIG 1e18
 static const Key KEYS[] = {
     // model
-    {"attention", T_CHOICE, F(attention), "softmax", 0, 0, "softmax|taylor|elu|performer|hedgehog", "attention kind used in every layer"},
+    {"attention", T_KIND, F(attention), "softmax", 0, 0, NULL, "attention kind used in every layer"},
     {"attention_form", T_CHOICE, F(attention_form), "auto", 0, 0, "auto|quadratic|chunked", "linear attentions: T×T quadratic form, chunked form, or auto (the cheaper for the shape)"},
     {"chunk_size", T_INT, F(chunk_size), "64", 1, 65536, NULL, "tokens per chunk in the chunked form"},
     {"n_layer", T_INT, F(n_layer), "4", 1, 1024, NULL, "number of transformer blocks"},
@@ -74,6 +77,8 @@ static const Key *find_key(const char *name) {
     return NULL;
 }
 
+static const char *key_choices(const Key *k) { return k->type == T_KIND ? attn_kind_names() : k->choices; }
+
 static int choice_ok(const char *choices, const char *v) {
     size_t n = strlen(v);
     for (const char *p = choices; *p;) {
@@ -88,9 +93,9 @@ static int choice_ok(const char *choices, const char *v) {
 // Set one key from text; `where` names the origin ("file:line" or "argument").
 static void set_value(Config *c, const Key *k, const char *v, const char *where) {
     char *base = (char *)c + k->offset;
-    if (k->type == T_STR || k->type == T_CHOICE) {
-        if (k->type == T_CHOICE && !choice_ok(k->choices, v))
-            die("%s: %s = '%s' is not one of %s", where, k->name, v, k->choices);
+    if (k->type == T_STR || k->type == T_CHOICE || k->type == T_KIND) {
+        if (k->type != T_STR && !choice_ok(key_choices(k), v))
+            die("%s: %s = '%s' is not one of %s", where, k->name, v, key_choices(k));
         if (strlen(v) >= (k->type == T_STR ? CONFIG_STR : 16))
             die("%s: %s value is too long", where, k->name);
         strcpy(base, v);
@@ -190,6 +195,16 @@ void config_validate(const Config *c) {
     if (c->resume && c->init_from[0]) die("config: resume = 1 and init_from are exclusive (resume reloads out_dir)");
 }
 
+// The shortest %g form that reads back to exactly x (0.0002, not
+// 0.00020000000000000001): the echo shows values as they were written.
+static const char *format_real(char *buf, size_t n, double x) {
+    for (int digits = 1; digits <= 17; digits++) {
+        snprintf(buf, n, "%.*g", digits, x);
+        if (strtod(buf, NULL) == x) break;
+    }
+    return buf;
+}
+
 void config_write(const Config *c, FILE *f) {
     for (int i = 0; i < N_KEYS; i++) {
         const Key *k = &KEYS[i];
@@ -198,7 +213,11 @@ void config_write(const Config *c, FILE *f) {
         switch (k->type) {
         case T_INT: fprintf(f, "%d\n", *(const int *)base); break;
         case T_LONG: fprintf(f, "%ld\n", *(const long *)base); break;
-        case T_REAL: fprintf(f, "%.17g\n", *(const double *)base); break;
+        case T_REAL: {
+            char num[32];
+            fprintf(f, "%s\n", format_real(num, sizeof num, *(const double *)base));
+            break;
+        }
         default: fprintf(f, "%s\n", base); break;
         }
     }
@@ -213,7 +232,7 @@ void config_help(FILE *f) {
         char def[64];
         snprintf(def, sizeof def, "%s", k->def[0] ? k->def : "\"\"");
         fprintf(f, "  %-20s %-28s %s", k->name, def, k->help);
-        if (k->type == T_CHOICE) fprintf(f, " [%s]", k->choices);
+        if (k->type == T_CHOICE || k->type == T_KIND) fprintf(f, " [%s]", key_choices(k));
         fputc('\n', f);
     }
 }

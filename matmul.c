@@ -370,14 +370,21 @@ static void gemm(real *C, size_t ldc, View a, View bt, const real *bias,
     }
 }
 
-void matmul_strided(real *C, size_t ldc, const real *a, size_t a_rs, size_t a_cs,
-                    const real *b, size_t b_rs, size_t b_cs, int M, int N, int K, int accumulate) {
-    gemm(C, ldc, (View){a, a_rs, a_cs}, (View){b, b_cs, b_rs}, NULL, M, N, K, accumulate);
+static void mat_product(Mat c, Mat a, Mat b, int accumulate) {
+    if (a.rows != c.rows || b.cols != c.cols || a.cols != b.rows || c.cs != 1)
+        die("matrix product: C (%d×%d) = A (%d×%d) · B (%d×%d) has mismatched shapes or a strided C", c.rows, c.cols,
+            a.rows, a.cols, b.rows, b.cols);
+    gemm(c.p, c.rs, (View){a.p, a.rs, a.cs}, (View){b.p, b.cs, b.rs}, NULL, c.rows, c.cols, a.cols, accumulate);
 }
+
+void mat_mul(Mat c, Mat a, Mat b) { mat_product(c, a, b, 0); }
+void mat_mul_add(Mat c, Mat a, Mat b) { mat_product(c, a, b, 1); }
 
 void matmul_forward(real *out, const real *inp, const real *weight, const real *bias,
                     int BT, int C, int OC) {
+    double t0 = now_seconds();
     gemm(out, (size_t)OC, (View){inp, (size_t)C, 1}, (View){weight, (size_t)C, 1}, bias, BT, OC, C, 0);
+    prof_add(PROF_MATMUL_FWD, t0);
 }
 
 void matmul_input_grad(real *dinp, const real *dout, const real *weight, int BT, int C, int OC) {
@@ -392,6 +399,8 @@ void matmul_weight_grad(real *dweight, real *dbias, const real *dout, const real
 
 void matmul_backward(real *dinp, real *dweight, real *dbias, const real *dout,
                      const real *inp, const real *weight, int BT, int C, int OC) {
+    double t0 = now_seconds();
     matmul_input_grad(dinp, dout, weight, BT, C, OC);
     matmul_weight_grad(dweight, dbias, dout, inp, BT, C, OC);
+    prof_add(PROF_MATMUL_BWD, t0);
 }

@@ -24,13 +24,27 @@ void matmul_input_grad(real *dinp, const real *dout, const real *weight, int BT,
 void matmul_weight_grad(real *dweight, real *dbias, const real *dout, const real *inp,
                         int BT, int C, int OC);
 
-// The general product behind the three above, for operands given by strides:
-// C (M,N) = A (M,K) · B (K,N), or C += that when `accumulate`, where A's
-// element (i,k) is a[i·a_rs + k·a_cs], B's (k,j) is b[k·b_rs + j·b_cs] and C's
-// rows are ldc apart (columns contiguous). Same kernel, same fixed summation
-// order. Called from inside a parallel region it runs on the calling thread.
-void matmul_strided(real *C, size_t ldc, const real *a, size_t a_rs, size_t a_cs,
-                    const real *b, size_t b_rs, size_t b_cs, int M, int N, int K, int accumulate);
+// Matrix views: the products inside attention, written as the maths.
+// Element (i, j) of a view is p[i·rs + j·cs]; a view owns nothing, and
+// mat_t flips one without moving data, so Aᵀ·B is mat_mul(C, mat_t(A), B).
+typedef struct {
+    real *p;
+    int rows, cols;
+    size_t rs, cs;   // strides between rows and between columns
+} Mat;
+
+// rows × cols, row-major, rows ld apart. (Read-only operands are viewed
+// through the same type; the products never write to A or B.)
+static inline Mat mat(const real *p, int rows, int cols, size_t ld) {
+    return (Mat){(real *)p, rows, cols, ld, 1};
+}
+static inline Mat mat_t(Mat a) { return (Mat){a.p, a.cols, a.rows, a.cs, a.rs}; }
+
+// C = A·B and C += A·B, on the linear layers' kernel (the same fixed
+// summation order). C's columns must be contiguous (cs = 1). Called inside
+// a parallel region, a product runs on the calling thread.
+void mat_mul(Mat c, Mat a, Mat b);
+void mat_mul_add(Mat c, Mat a, Mat b);
 
 // The fast kernels keep their packing spaces between calls; this frees them
 // all (call it before exit, outside any product, to leave nothing allocated).

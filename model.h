@@ -1,5 +1,6 @@
 // model.h — GPT-2: parameter layout, activations, forward/backward, AdamW,
-// checkpoints. The maths of every layer is in model.c, attention in attention.c.
+// generation. The maths of every layer is in model.c (docs/gpt2.md derives
+// it), attention in attention.c, checkpoints in checkpoint.c.
 #ifndef MODEL_H
 #define MODEL_H
 
@@ -30,6 +31,8 @@ enum {
     P_ATTN,     // (L, n_attn)  the attention kind's own parameters
     N_PARAM_TENSORS
 };
+// Their names, as error messages and docs/checkpoint-format.md spell them.
+extern const char *const param_names[N_PARAM_TENSORS];
 
 typedef struct {
     Config cfg;
@@ -48,25 +51,28 @@ typedef struct {
     real *buffers;
     long step;                      // optimizer steps taken
 
-    // Activations for a (B, T) batch, allocated on first forward.
+    // Activations for a (B, T) batch, allocated on first forward (N = B·T).
+    // Per-layer arrays hold L blocks; block_acts() views one layer's.
     int B, T;
-    real *encoded;                  // (B,T,C)
-    real *ln1, *ln1_mean, *ln1_rstd;// (L,B,T,C), (L,B,T), (L,B,T)
-    real *qkv;                      // (L,B,T,3C)
-    real *atty;                     // (L,B,T,C)  attention output, before projection
-    real *attn_acts;                // (L, act_size)
-    real *residual2;                // (L,B,T,C)  after attention's residual
+    real *encoded;                  // (N,C)     embeddings: the first block's input
+    real *ln1, *ln1_mean, *ln1_rstd;// (L,N,C), (L,N), (L,N)
+    real *qkv;                      // (L,N,3C)
+    real *atty;                     // (L,N,C)   attention output, before its projection
+    real *attn_acts;                // (L, attn_act_size)
+    real *residual2;                // (L,N,C)   after attention's residual
     real *ln2, *ln2_mean, *ln2_rstd;
-    real *fch, *fch_gelu;           // (L,B,T,4C)
-    real *residual3;                // (L,B,T,C)  after the MLP's residual
-    real *lnf, *lnf_mean, *lnf_rstd;// (B,T,C), (B,T), (B,T)
-    real *logits;                   // (B,T,Vp): logits, then probabilities, then their gradient
-    real *losses;                   // (B,T)
+    real *fch, *fch_gelu;           // (L,N,4C)
+    real *residual3;                // (L,N,C)   after the MLP's residual: the block's output
+    real *lnf, *lnf_mean, *lnf_rstd;// (N,C), (N), (N)
+    real *logits;                   // (N,Vp): logits, then probabilities, then their gradient
+    real *losses;                   // (N)
     real *attn_scratch;             // shared by all layers
     real *ln_partial;               // layernorm backward's per-chunk partial sums
-    // Backward temporaries, reused by every layer.
-    real *dresidual, *dln, *dbig, *dbig2, *dqkv, *datty;
-    const int *targets_seen;        // targets of the last forward (for backward)
+    // Backward temporaries, reused by every layer: the gradients of the
+    // residual stream, of a layernorm's output, of the MLP's hidden layer
+    // before and after GELU, of qkv and of the attention output.
+    real *dresidual, *dln, *dfch, *dfch_gelu, *dqkv, *datty;
+    int *tokens, *targets;          // of the last forward (N each), for backward
 
     double loss, lm_loss, distill_loss;  // of the last forward
     AttnLayer *alayer;              // L views, rebuilt when activations move
@@ -83,6 +89,8 @@ void model_forward(GPT2 *m, const int *tokens, const int *targets, int B, int T)
 // grad_scale (1/grad_accum for gradient accumulation).
 void model_backward(GPT2 *m, double grad_scale);
 void model_zero_grad(GPT2 *m);
+// Allocate AdamW's moments now (the first update or a resume does it anyway).
+void model_need_moments(GPT2 *m);
 // Start of a training step: the attention kind's per-step hook (Performer's
 // feature redraw), before the step's first forward.
 void model_begin_step(GPT2 *m);
@@ -95,22 +103,20 @@ double model_lr(const Config *c, long step);
 // gradients zeroed for the next step; increments m->step.
 void model_adamw(GPT2 *m, double lr, double grad_norm);
 
-// Generation: one token at position pos (0, 1, 2, ... < seq_len) with a state
-// from model_state_alloc (free() it; a fresh one per sequence). logits (Vp)
-// get the next-token logits.
-real *model_state_alloc(GPT2 *m);
-void model_step(GPT2 *m, real *state, int token, int pos, real *logits);
+// Generation, one sequence, one token at a time: a GenState from
+// model_state_alloc (a fresh one per sequence; model_state_free it) holds
+// each layer's recurrent attention state. model_step takes the token at
+// position pos (0, 1, 2, ... < seq_len); logits (Vp) get the next-token logits.
+typedef struct GenState GenState;
+GenState *model_state_alloc(GPT2 *m);
+void model_state_free(GenState *s);
+void model_step(GPT2 *m, GenState *s, int token, int pos, real *logits);
 
-// Checkpoints (format in docs/checkpoint-format.md). The save is atomic:
-// temporary file, fsync, rename. extra is opaque trainer state (data RNG).
-typedef struct { uint64_t data_rng[4]; } TrainState;
-void model_save(const GPT2 *m, const char *path, const TrainState *ts, int with_optimizer);
-// Load weights (and, when ts != NULL, optimizer moments, step and trainer
-// state) into a model already built from a matching config. Accepts llm.c's
-// GPT-2 checkpoints (weights only). Exits with a clear message on mismatch.
-void model_load(GPT2 *m, const char *path, TrainState *ts);
-// The configuration a checkpoint was trained with (saved inside it).
-void checkpoint_config(const char *path, Config *c);
+// Peak memory of a model of this config, in bytes, before allocating it:
+// parameters and (when training) gradients and AdamW moments, the
+// activations of a (B, T) batch and attention's scratch.
+typedef struct { double params, grads, moments, activations, attention, total; } MemoryEstimate;
+MemoryEstimate model_memory(const Config *c, int B, int T, int training);
 
 // The layers, exposed for the gradient-check tests. Shapes in model.c.
 void encoder_forward(real *out, const int *tokens, const real *wte, const real *wpe, int B, int T, int C);
@@ -124,11 +130,5 @@ void gelu_backward(real *dinp, const real *inp, const real *dout, size_t N);
 void residual_forward(real *out, const real *a, const real *b, size_t N);
 void softmax_xent_forward(real *losses, real *logits, const int *targets, int N, int V, int Vp);
 void softmax_xent_backward(real *probs, const int *targets, real dloss, int N, int Vp);
-
-// Per-layer-type timing, for the benchmark (accumulated seconds).
-enum { PROF_MATMUL_FWD, PROF_MATMUL_BWD, PROF_ATTN_FWD, PROF_ATTN_BWD, PROF_LAYERNORM,
-       PROF_GELU, PROF_LOSS, PROF_OPTIMIZER, PROF_OTHER, N_PROF };
-extern double model_prof[N_PROF];
-extern const char *const model_prof_names[N_PROF];
 
 #endif

@@ -11,7 +11,7 @@
 // ./sweep configs/recall.sweep, then evaluate each run's model.ckpt.
 #include "data/recall.h"
 #include "data/shard.h"
-#include "model.h"
+#include "checkpoint.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -37,8 +37,7 @@ static void evaluate(const RecallTask *t, const char *ckpt, int n) {
         die("%s: vocab_size = %d, but the recall task has %d ids: was it trained on ./recall make data?", ckpt, c.vocab_size, recall_vocab(t));
     if (c.seq_len < L) die("%s: seq_len = %d is shorter than one recall sequence (%d tokens)", ckpt, c.seq_len, L);
     GPT2 m;
-    model_init(&m, &c);
-    model_load(&m, ckpt, NULL);
+    model_from_checkpoint(&m, ckpt);
     uint16_t *seqs = xmalloc((size_t)n * L * sizeof *seqs, "recall sequences");
     recall_generate(t, EVAL_SEED, n, seqs);
     int *in = xmalloc((size_t)EVAL_BATCH * L * sizeof *in, "recall batch");

@@ -9,7 +9,7 @@
 // softmax, the (S, z) state for linear kinds), so each token costs the same
 // however long the context is.
 #include "data/tokenizer.h"
-#include "model.h"
+#include "checkpoint.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -81,11 +81,9 @@ int main(int argc, char **argv) {
         default: usage(); die("unknown option '%s'", argv[i - 1]);
         }
     }
-    Config c;
-    checkpoint_config(ckpt, &c);
     GPT2 m;
-    model_init(&m, &c);
-    model_load(&m, ckpt, NULL);
+    model_from_checkpoint(&m, ckpt);
+    const Config c = m.cfg;
     if (n < 1 || n > m.maxT) die("-n %d: must be between 1 and the model's seq_len %d", n, m.maxT);
 
     Tokenizer *tok = ids_only ? NULL : tokenizer_load(c.tokenizer, c.tokenizer_dir);

@@ -7,7 +7,7 @@
 // out_dir receives model.ckpt (the latest checkpoint, written atomically),
 // config.txt (the effective configuration) and metrics.csv.
 #include "data/loader.h"
-#include "model.h"
+#include "checkpoint.h"
 
 #include <errno.h>
 #include <math.h>
@@ -115,15 +115,13 @@ static void die_nonfinite(Run *r, long step, double loss, double norm) {
     if (layer >= 0)
         die("step %ld: non-finite loss %g: the output of layer %d (attention %s) is NaN or inf; the last checkpoint in %s is intact",
             step + 1, loss, layer, r->cfg.attention, r->cfg.out_dir);
-    static const char *names[N_PARAM_TENSORS] = {"wte", "wpe", "ln1.w", "ln1.b", "qkv.w", "qkv.b", "attproj.w",
-        "attproj.b", "ln2.w", "ln2.b", "fc.w", "fc.b", "fcproj.w", "fcproj.b", "lnf.w", "lnf.b", "attention"};
     const GPT2 *m = &r->model;
     for (int t = 0; t < N_PARAM_TENSORS; t++) {
         size_t per_layer = (t >= P_LN1W && t <= P_FCPROJB) || t == P_ATTN ? m->sizes[t] / (size_t)m->L : m->sizes[t];
         for (size_t i = 0; i < m->sizes[t]; i++)
             if (!isfinite(m->g[t][i]))
                 die("step %ld: non-finite %s (loss %g, grad norm %g), first in %s of layer %zu; the last checkpoint in %s is intact",
-                    step + 1, isfinite(loss) ? "gradient" : "loss", loss, norm, names[t], i / per_layer, r->cfg.out_dir);
+                    step + 1, isfinite(loss) ? "gradient" : "loss", loss, norm, param_names[t], i / per_layer, r->cfg.out_dir);
     }
     die("step %ld: non-finite loss %g (grad norm %g); the last checkpoint in %s is intact", step + 1, loss, norm, r->cfg.out_dir);
 }

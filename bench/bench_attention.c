@@ -27,15 +27,15 @@ static int cmp_double(const void *a, const void *b) {
 
 // Median seconds of forward + backward for one kind/form at length T.
 static double time_point(const AttnKind *k, Config *cfg, int T, int reps) {
-    AttnLayer a = {cfg, 0, C, NH, HS, NULL, NULL, NULL, NULL, NULL};
-    a.params = xcalloc(k->n_params(cfg) + 1, sizeof(real), "params");
-    a.grads = xcalloc(k->n_params(cfg) + 1, sizeof(real), "grads");
-    a.buffers = xcalloc(k->n_buffers(cfg) + 1, sizeof(real), "buffers");
-    a.acts = xcalloc(k->act_size(cfg, 1, T) + 1, sizeof(real), "acts");
-    a.scratch = xcalloc(k->scratch_size(cfg, 1, T) + 1, sizeof(real), "scratch");
+    AttnLayer a = {.kind = k, .cfg = cfg, .layer = 0, .C = C, .NH = NH, .hs = HS};
+    a.params = xcalloc(attn_n_params(k, cfg) + 1, sizeof(real), "params");
+    a.grads = xcalloc(attn_n_params(k, cfg) + 1, sizeof(real), "grads");
+    a.buffers = xcalloc(attn_n_buffers(k, cfg) + 1, sizeof(real), "buffers");
+    a.acts = xcalloc(attn_act_size(k, cfg, 1, T) + 1, sizeof(real), "acts");
+    a.scratch = xcalloc(attn_scratch_size(k, cfg, 1, T) + 1, sizeof(real), "scratch");
     Rng rng;
     rng_seed(&rng, 1);
-    k->init(&a, &rng);
+    attn_init(&a, &rng);
     size_t n = (size_t)T * 3 * C;
     real *qkv = xmalloc(n * sizeof(real), "qkv"), *dqkv = xcalloc(n, sizeof(real), "dqkv");
     real *y = xmalloc((size_t)T * C * sizeof(real), "y"), *dy = xmalloc((size_t)T * C * sizeof(real), "dy");
@@ -44,8 +44,8 @@ static double time_point(const AttnKind *k, Config *cfg, int T, int reps) {
     double *t = xmalloc((size_t)reps * sizeof(double), "timings");
     for (int r = reps > 1 ? -1 : 0; r < reps; r++) {
         double t0 = now_seconds();
-        k->forward(&a, y, qkv, 1, T);
-        k->backward(&a, dqkv, dy, qkv, y, 1, T, 0);
+        attn_forward(&a, y, qkv, 1, T);
+        attn_backward(&a, dqkv, dy, qkv, y, 1, T, 0);
         if (r >= 0) t[r] = now_seconds() - t0;
     }
     qsort(t, (size_t)reps, sizeof *t, cmp_double);

@@ -59,7 +59,7 @@ static void run(const Preset *p, const char *attention, int steps, int argc, cha
     for (int i = 0; i < B * T; i++) { in[i] = (int)rng_below(&rng, (uint64_t)m.V); tgt[i] = (int)rng_below(&rng, (uint64_t)m.V); }
     double *total = xmalloc((size_t)steps * sizeof(double), "timings"), *parts = xmalloc((size_t)steps * N_PROF * sizeof(double), "timings");
     for (int s = -1; s < steps; s++) {  // step -1 warms caches and allocates activations
-        memset(model_prof, 0, sizeof model_prof);
+        memset(prof_seconds, 0, sizeof prof_seconds);
         double t0 = now_seconds();
         model_begin_step(&m);   // as train.c does (Performer redraws here)
         model_forward(&m, in, tgt, B, T);
@@ -67,7 +67,7 @@ static void run(const Preset *p, const char *attention, int steps, int argc, cha
         model_adamw(&m, 1e-4, model_grad_norm(&m));
         if (s < 0) continue;
         total[s] = now_seconds() - t0;
-        for (int k = 0; k < N_PROF; k++) parts[k * steps + s] = model_prof[k];
+        for (int k = 0; k < N_PROF; k++) parts[k * steps + s] = prof_seconds[k];
     }
     double ms = 1e3 * median(total, steps), flops = step_flops(&m, B, T);
     printf("\n%s (%d layers, %d heads, %d wide, vocab %d), B=%d, T=%d | attention %s | %zu parameters | %d threads\n",
@@ -77,7 +77,7 @@ static void run(const Preset *p, const char *attention, int steps, int argc, cha
     printf("  %-16s %10s %7s\n", "layer type", "ms", "share");
     for (int k = 0; k < N_PROF; k++) {
         double t = 1e3 * median(parts + (size_t)k * steps, steps);
-        printf("  %-16s %10.2f %6.1f%%\n", model_prof_names[k], t, 100 * t / ms);
+        printf("  %-16s %10.2f %6.1f%%\n", prof_names[k], t, 100 * t / ms);
     }
     // What this machine allows at best: every FLOP at the FMA peak and the
     // optimizer's bytes at the measured memory bandwidth.

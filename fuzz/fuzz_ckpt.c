@@ -4,7 +4,7 @@
 // weights (model_load's promise) and, when resuming, a step >= 0 and
 // finite moments (v >= 0).
 #include "harness.h"
-#include "../model.h"
+#include "../checkpoint.h"
 
 #include <math.h>
 

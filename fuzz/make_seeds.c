@@ -2,7 +2,7 @@
 // hand: `make fuzz-seeds`; the files are committed). Checkpoints come from
 // the tiny model fuzz_ckpt.c loads into; shards are small and valid.
 #include "../data/shard.h"
-#include "../model.h"
+#include "../checkpoint.h"
 
 #include <stdlib.h>
 #include <string.h>

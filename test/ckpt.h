@@ -5,7 +5,7 @@
 
 #include <string.h>
 
-#include "../model.h"
+#include "../checkpoint.h"
 
 // A model built from cfg with the full state (weights, AdamW moments, step,
 // buffers) of the checkpoint at path. Free with model_free() and free().

@@ -7,6 +7,7 @@
 // kinds' reported sizes, independent of model.c.
 #include "test.h"
 #include "../attention.h"
+#include "../feature_maps.h"
 
 #include <stdlib.h>
 #ifdef _OPENMP
@@ -53,25 +54,26 @@ static void layer_init(Layer *L, const char *kind, const char *form, int B, int 
     L->cfg.distill_weight = lambda;
     L->cfg.distill_qk_grad = qk_grad;
     L->cfg.seed = 7;
-    L->k = attn_find(kind);
     L->B = B;
     L->T = T;
+    L->k = attn_find(&L->cfg);
     AttnLayer *a = &L->a;
+    a->kind = L->k;
     a->cfg = &L->cfg;
     a->layer = 0;
     a->C = NH * hs;
     a->NH = NH;
     a->hs = hs;
-    L->n_params = L->k->n_params(&L->cfg);
+    L->n_params = attn_n_params(L->k, &L->cfg);
     a->params = alloc(L->n_params);
     a->grads = alloc(L->n_params);
-    a->buffers = alloc(L->k->n_buffers(&L->cfg));
-    a->acts = alloc(L->k->act_size(&L->cfg, B, T));
-    size_t scratch = L->k->scratch_size(&L->cfg, B, T), gen = L->k->scratch_size(&L->cfg, 1, T);
+    a->buffers = alloc(attn_n_buffers(L->k, &L->cfg));
+    a->acts = alloc(attn_act_size(L->k, &L->cfg, B, T));
+    size_t scratch = attn_scratch_size(L->k, &L->cfg, B, T), gen = attn_scratch_size(L->k, &L->cfg, 1, T);
     a->scratch = alloc(scratch > gen ? scratch : gen);
     Rng init;
     rng_seed(&init, 1);
-    L->k->init(a, &init);
+    attn_init(a, &init);
     // Off the identity init, so no parameter gradient vanishes by symmetry.
     for (size_t i = 0; i < L->n_params; i++) a->params[i] += (real)(0.1 * rng_normal(&rng));
     L->n_qkv = (size_t)B * T * 3 * a->C;
@@ -147,7 +149,7 @@ static double ref_distill(const Layer *L, const double *P) {
 // is ref_distill's with that teacher held fixed, and counts only when it may
 // reach q and k (distill_qk_grad = 1).
 static double layer_loss(Layer *L) {
-    double d = L->k->forward(&L->a, L->y, L->qkv, L->B, L->T), s = 0;
+    double d = attn_forward(&L->a, L->y, L->qkv, L->B, L->T), s = 0;
     for (size_t i = 0; i < L->n_y; i++) s += (double)L->w[i] * L->y[i];
     if (L->teacher) d = L->cfg.distill_qk_grad ? ref_distill(L, L->teacher) : 0;
     return s + L->cfg.distill_weight * d;
@@ -157,7 +159,7 @@ static void layer_grad(Layer *L) {
     layer_loss(L);
     memset(L->dqkv, 0, L->n_qkv * sizeof(real));
     memset(L->a.grads, 0, L->n_params * sizeof(real));
-    L->k->backward(&L->a, L->dqkv, L->w, L->qkv, L->y, L->B, L->T, L->cfg.distill_weight);
+    attn_backward(&L->a, L->dqkv, L->w, L->qkv, L->y, L->B, L->T, L->cfg.distill_weight);
 }
 
 // Largest |a − b| over largest |a| (1 when a is all zero).
@@ -224,7 +226,7 @@ static void check_grad(const char *kind, const char *form, int T, double lambda,
     if (lambda > 0) {
         P = xmalloc((size_t)L.B * L.a.NH * L.T * L.T * sizeof(double), "teacher");
         ref_teacher(&L, P);
-        double d = L.k->forward(&L.a, L.y, L.qkv, L.B, L.T), r = ref_distill(&L, P);
+        double d = attn_forward(&L.a, L.y, L.qkv, L.B, L.T), r = ref_distill(&L, P);
         CHECK(fabs(d - r) <= REF_TOL * fabs(r), "%s/%s: distillation loss %.15g, from the definition %.15g", kind, form, d, r);
         L.teacher = P;
     }
@@ -269,8 +271,8 @@ static void test_gradients(void) {
 // y from generation (step) for batch row 0 of L, into out (T,C).
 static void step_outputs(Layer *L, real *out) {
     size_t C = (size_t)L->a.C;
-    real *state = alloc(L->k->state_size(&L->cfg, L->T));
-    for (int t = 0; t < L->T; t++) L->k->step(&L->a, state, out + t * C, L->qkv + t * 3 * C, t);
+    real *state = alloc(attn_state_size(L->k, &L->cfg, L->T));
+    for (int t = 0; t < L->T; t++) attn_step(&L->a, state, out + t * C, L->qkv + t * 3 * C, t);
     free(state);
 }
 
@@ -296,7 +298,7 @@ static void check_forms(const char *kind, int B, int T, int NH, int hs, int chun
     }
     for (int f = 0; f < 2; f++) {
         layer_grad(&L[f]);
-        dist[f] = L[f].k->forward(&L[f].a, L[f].y, L[f].qkv, B, T);
+        dist[f] = attn_forward(&L[f].a, L[f].y, L[f].qkv, B, T);
         dq[f] = L[f].dqkv;
         dp[f] = L[f].a.grads;
     }
@@ -384,28 +386,28 @@ static void test_performer(void) {
     memcpy(W0, W, n * sizeof(real));
     Rng other;
     rng_seed(&other, 99);
-    L.k->init(&L.a, &other);
+    attn_init(&L.a, &other);
     CHECK(memcmp(W0, W, n * sizeof(real)) == 0, "performer: W depends only on (seed, layer, redraw)");
     L.cfg.performer_redraw = 10;
-    L.k->before_step(&L.a, 7);
+    attn_before_step(&L.a, 7);
     CHECK(memcmp(W0, W, n * sizeof(real)) == 0, "performer: no redraw between multiples of performer_redraw");
-    L.k->before_step(&L.a, 10);
+    attn_before_step(&L.a, 10);
     CHECK(memcmp(W0, W, n * sizeof(real)) != 0, "performer: redrawn at step performer_redraw");
     real *W1 = alloc(n);
     memcpy(W1, W, n * sizeof(real));
-    L.k->before_step(&L.a, 20);
+    attn_before_step(&L.a, 20);
     CHECK(memcmp(W1, W, n * sizeof(real)) != 0, "performer: each redraw is new");
-    L.k->before_step(&L.a, 10);
+    attn_before_step(&L.a, 10);
     CHECK(memcmp(W1, W, n * sizeof(real)) == 0, "performer: redraw k is reproducible (resume)");
     L.cfg.performer_redraw = 0;
-    L.k->before_step(&L.a, 1000);
+    attn_before_step(&L.a, 1000);
     CHECK(memcmp(W1, W, n * sizeof(real)) == 0, "performer: performer_redraw = 0 never redraws");
     L.a.layer = 1;
-    L.k->init(&L.a, &other);
+    attn_init(&L.a, &other);
     CHECK(memcmp(W0, W, n * sizeof(real)) != 0, "performer: layers draw different features");
     L.a.layer = 0;
     L.cfg.seed = 8;
-    L.k->init(&L.a, &other);
+    attn_init(&L.a, &other);
     CHECK(memcmp(W0, W, n * sizeof(real)) != 0, "performer: another seed draws different features");
     free(W0);
     free(W1);
@@ -426,7 +428,7 @@ static void check_threads(const char *kind, const char *form, double lambda, int
         layer_init(&L, kind, form, 2, 29, 3, 8, 8, lambda, qk);
         omp_set_num_threads(r + 1);
         layer_grad(&L);
-        dist[r] = L.k->forward(&L.a, L.y, L.qkv, L.B, L.T);
+        dist[r] = attn_forward(&L.a, L.y, L.qkv, L.B, L.T);
         out[r][0] = L.y;
         out[r][1] = L.dqkv;
         out[r][2] = L.a.grads;
@@ -468,13 +470,13 @@ static void test_weights(void) {
         Layer L;
         // T past two of softmax's 64-row blocks, and not a multiple of them.
         layer_init(&L, kinds[k]->name, "quadratic", 2, 139, 2, 8, 4, 0, 0);
-        L.k->forward(&L.a, L.y, L.qkv, L.B, L.T);
+        attn_forward(&L.a, L.y, L.qkv, L.B, L.T);
         int T = L.T, C = L.a.C, hs = L.a.hs;
         real *A = alloc((size_t)T * T);
         double worst_row = 0, worst_y = 0, above = 0;
         for (int b = 0; b < L.B; b++)
             for (int h = 0; h < L.a.NH; h++) {
-                L.k->weights(&L.a, L.qkv, L.B, T, b, h, A);
+                attn_weights(&L.a, L.qkv, L.B, T, b, h, A);
                 for (int i = 0; i < T; i++) {
                     double sum = 0;
                     for (int j = 0; j < T; j++) {
@@ -497,17 +499,28 @@ static void test_weights(void) {
     }
 }
 
+// The kind a GPT-2-small-shaped config of attention `name` gets.
+static const AttnKind *kind_named(Config *c, const char *name) {
+    config_defaults(c);
+    c->n_embd = 768;
+    c->n_head = 12;
+    snprintf(c->attention, sizeof c->attention, "%s", name);
+    return attn_find(c);
+}
+
 static void test_table(void) {
     static const char *const want[] = {"softmax", "elu", "taylor", "performer", "hedgehog"};
-    for (int i = 0; i < 5; i++) CHECK(attn_find(want[i]) != NULL, "kind %s is in the table", want[i]);
     Config c;
-    config_defaults(&c);
-    c.n_embd = 768;
-    c.n_head = 12;
-    CHECK(attn_find("hedgehog")->n_params(&c) == 2 * 64 * 64 + 2 * 64, "hedgehog: U_q, U_k, b_q, b_k per layer");
-    CHECK(attn_find("hedgehog")->n_decay(&c) == 2 * 64 * 64, "hedgehog: the two U are decayed");
-    CHECK(attn_find("performer")->n_buffers(&c) == 266 * 64, "performer: W is m×d = 266×64 for d = 64");
-    CHECK(attn_find("taylor")->state_size(&c, 1024) == 12 * (2145 * 64 + 2145 + 1), "taylor: F = 2145 for d = 64");
+    for (int i = 0; i < 5; i++) CHECK(strcmp(kind_named(&c, want[i])->name, want[i]) == 0, "kind %s is in the table", want[i]);
+    CHECK(strcmp(attn_kind_names(), "softmax|elu|taylor|performer|hedgehog") == 0, "the config's list of kinds: %s",
+          attn_kind_names());
+    const AttnKind *k = kind_named(&c, "hedgehog");
+    CHECK(attn_n_params(k, &c) == 2 * 64 * 64 + 2 * 64, "hedgehog: U_q, U_k, b_q, b_k per layer");
+    CHECK(attn_n_decay(k, &c) == 2 * 64 * 64, "hedgehog: the two U are decayed");
+    k = kind_named(&c, "performer");
+    CHECK(attn_n_buffers(k, &c) == 266 * 64, "performer: W is m×d = 266×64 for d = 64");
+    k = kind_named(&c, "taylor");
+    CHECK(attn_state_size(k, &c, 1024) == 12 * (2145 * 64 + 2145 + 1), "taylor: F = 2145 for d = 64");
 }
 
 int main(void) {

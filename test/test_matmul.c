@@ -113,16 +113,24 @@ static void test_shape(Rng *rng, int BT, int C, int OC, int with_bias) {
     free(inp); free(weight); free(dout); free(bias);
 }
 
-// matmul_strided on transposed and padded operands against the plain sum,
+// mat_mul / mat_mul_add on transposed and padded operands against the plain sum,
 // overwriting and accumulating, and the same bits when called from inside a
 // parallel region (where it runs on the calling thread).
+static void product(real *c, size_t ldc, const real *a, size_t lda, const real *b, size_t ldb, int M, int N, int K,
+                    int accumulate) {
+    // C = Aᵀ·B with A stored K×M (rows lda apart), B K×N (rows ldb apart).
+    Mat C = mat(c, M, N, ldc), At = mat_t(mat(a, K, M, lda)), Bm = mat(b, K, N, ldb);
+    if (accumulate) mat_mul_add(C, At, Bm);
+    else mat_mul(C, At, Bm);
+}
+
 static void test_strided(Rng *rng, int M, int N, int K) {
     size_t lda = (size_t)M + 3, ldb = (size_t)N + 5, ldc = (size_t)N + 2;
     real *a = random_array(rng, lda * K), *b = random_array(rng, (size_t)K * ldb);   // A stored transposed
     real *c0 = random_array(rng, ldc * M), *c = xmalloc(ldc * M * sizeof(real), "C");
     for (int accumulate = 0; accumulate <= 1; accumulate++) {
         memcpy(c, c0, ldc * M * sizeof(real));
-        matmul_strided(c, ldc, a, 1, lda, b, ldb, 1, M, N, K, accumulate);
+        product(c, ldc, a, lda, b, ldb, M, N, K, accumulate);
         double worst = 0;
         for (int i = 0; i < M; i++)
             for (int j = 0; j < N; j++) {
@@ -145,7 +153,7 @@ static void test_strided(Rng *rng, int M, int N, int K) {
         #pragma omp parallel num_threads(2)
         {
             #pragma omp single
-            matmul_strided(cp, ldc, a, 1, lda, b, ldb, 1, M, N, K, accumulate);
+            product(cp, ldc, a, lda, b, ldb, M, N, K, accumulate);
         }
         CHECK(!memcmp(cp, c, ldc * M * sizeof(real)), "strided %dx%dx%d: inside a parallel region differs", M, N, K);
         free(cp);

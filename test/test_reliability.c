@@ -18,7 +18,7 @@
 // build tests its own instrumented binaries.
 #include "test.h"
 #include "../data/shard.h"
-#include "../model.h"
+#include "../checkpoint.h"
 #include "ckpt.h"
 #include "text.h"
 
@@ -398,7 +398,7 @@ static const BadCase BAD[] = {
     {"resume_none", "train", BASE " resume=1 out_dir=@/fresh", "resume = 1 but there is no checkpoint", NULL, 0},
     {"resume_llmc", "train", BASE " resume=1 out_dir=@/llmc", "is an llm.c checkpoint", NULL, 0},
     {"sample_nan", "sample", "@/nan.ckpt -n 4", "holds a non-finite weight", NULL, 0},
-    {"sample_magic", "sample", "@/magic.ckpt", "is not a hedgehog.c checkpoint", NULL, 0},
+    {"sample_magic", "sample", "@/magic.ckpt", "is not a checkpoint (magic", NULL, 0},
     {"sample_truncated", "sample", "@/truncated.ckpt -i 1", "truncated or corrupt", NULL, 0},
     {"sample_missing", "sample", "@/nope.ckpt", "cannot open '", NULL, 0},
     {"sample_length", "sample", "@/good.ckpt -n 999 -i 1", "must be between 1 and the model's seq_len 16", NULL, 0},

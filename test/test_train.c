@@ -230,7 +230,8 @@ static void test_generation_matches_forward(void) {
         model_init(&m, &c);
         enum { T = 29 };  // not a multiple of chunk_size
         int tok[T] = {65};
-        real *logits = xmalloc((size_t)m.Vp * sizeof(real), "logits"), *state = model_state_alloc(&m);
+        real *logits = xmalloc((size_t)m.Vp * sizeof(real), "logits");
+        GenState *state = model_state_alloc(&m);
         real *seq = xmalloc((size_t)T * m.Vp * sizeof(real), "logits");
         for (int t = 0; t < T; t++) {
             model_step(&m, state, tok[t], t, logits);
@@ -247,7 +248,7 @@ static void test_generation_matches_forward(void) {
         }
         CHECK(worst < 1e-4, "%s: recurrent generation vs full forward, worst logit difference %.2e", kinds[k]->name, worst);
         free(logits);
-        free(state);
+        model_state_free(state);
         free(seq);
         model_free(&m);
     }

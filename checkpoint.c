@@ -1,0 +1,229 @@
+// checkpoint.c — the checkpoint format (docs/checkpoint-format.md) and
+// llm.c's GPT-2 format, read and written. See checkpoint.h.
+#include "checkpoint.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+// Checkpoints. docs/checkpoint-format.md documents every field.
+
+#define CKPT_MAGIC 20241124
+#define CKPT_VERSION 1
+#define LLMC_MAGIC 20240326
+#define LLMC_VERSION_FP32 3
+enum { H_MAGIC, H_VERSION, H_REAL_BYTES, H_LAYER, H_HEAD, H_EMBD, H_SEQ, H_VOCAB, H_PVOCAB, H_OPTIM,
+       H_CONFIG_LEN, H_ATTN_PARAMS, H_ATTN_BUFFERS, H_STEP_LO, H_STEP_HI, H_NPARAM_LO, H_NPARAM_HI,
+       H_ATTN_NAME = 32, H_DATA_RNG = 40, H_INTS = 256 };
+
+static void split64(int32_t *h, int at, uint64_t x) {
+    uint32_t lo = (uint32_t)x, hi = (uint32_t)(x >> 32);
+    memcpy(&h[at], &lo, 4);
+    memcpy(&h[at + 1], &hi, 4);
+}
+
+static uint64_t join64(const int32_t *h, int at) {
+    uint32_t lo, hi;
+    memcpy(&lo, &h[at], 4);
+    memcpy(&hi, &h[at + 1], 4);
+    return (uint64_t)hi << 32 | lo;
+}
+
+void model_save(const GPT2 *m, const char *path, const TrainState *ts, int with_optimizer) {
+    char tmp[4200];
+    char *cfg_text = NULL;
+    size_t cfg_len = 0;
+    FILE *mem = open_memstream(&cfg_text, &cfg_len);
+    if (!mem) die("cannot format the config for '%s': %s", path, strerror(errno));
+    config_write(&m->cfg, mem);
+    fclose(mem);
+
+    int32_t h[H_INTS] = {0};
+    h[H_MAGIC] = CKPT_MAGIC;
+    h[H_VERSION] = CKPT_VERSION;
+    h[H_REAL_BYTES] = (int32_t)sizeof(real);
+    h[H_LAYER] = m->L;
+    h[H_HEAD] = m->NH;
+    h[H_EMBD] = m->C;
+    h[H_SEQ] = m->maxT;
+    h[H_VOCAB] = m->V;
+    h[H_PVOCAB] = m->Vp;
+    h[H_OPTIM] = with_optimizer;
+    h[H_CONFIG_LEN] = (int32_t)cfg_len;
+    h[H_ATTN_PARAMS] = (int32_t)m->n_attn;
+    h[H_ATTN_BUFFERS] = (int32_t)(m->n_buffers / (size_t)m->L);
+    split64(h, H_STEP_LO, (uint64_t)m->step);
+    split64(h, H_NPARAM_LO, m->n_params);
+    strncpy((char *)&h[H_ATTN_NAME], m->attn->name, 31);
+    for (int i = 0; i < 4; i++) split64(h, H_DATA_RNG + 2 * i, ts ? ts->data_rng[i] : 0);
+
+    FILE *f = replace_open(path, "wb", tmp, sizeof tmp);
+    xfwrite(h, sizeof(int32_t), H_INTS, f, tmp);
+    xfwrite(cfg_text, 1, cfg_len, f, tmp);
+    xfwrite(m->params, sizeof(real), m->n_params, f, tmp);
+    xfwrite(m->buffers, sizeof(real), m->n_buffers, f, tmp);
+    if (with_optimizer) {
+        if (m->m) {
+            xfwrite(m->m, sizeof(real), m->n_params, f, tmp);
+            xfwrite(m->v, sizeof(real), m->n_params, f, tmp);
+        } else {  // no update yet: the moments are zero
+            real *zeros = xcalloc(m->n_params, sizeof(real), "zero moments");
+            xfwrite(zeros, sizeof(real), m->n_params, f, tmp);
+            xfwrite(zeros, sizeof(real), m->n_params, f, tmp);
+            free(zeros);
+        }
+    }
+    replace_commit(f, tmp, path);
+    free(cfg_text);
+}
+
+// Read n values stored with `bytes` bytes each (4 or 8) into real.
+static void read_reals(real *dst, size_t n, int bytes, FILE *f, const char *path) {
+    if (bytes == (int)sizeof(real)) {
+        xfread(dst, sizeof(real), n, f, path);
+        return;
+    }
+    enum { BLOCK = 4096 };
+    unsigned char buf[BLOCK * 8];
+    for (size_t i = 0; i < n; i += BLOCK) {
+        size_t k = n - i < BLOCK ? n - i : BLOCK;
+        xfread(buf, (size_t)bytes, k, f, path);
+        for (size_t j = 0; j < k; j++) {
+            if (bytes == 4) { float x; memcpy(&x, buf + 4 * j, 4); dst[i + j] = (real)x; }
+            else { double x; memcpy(&x, buf + 8 * j, 8); dst[i + j] = (real)x; }
+        }
+    }
+}
+
+static void check_dim(const char *path, const char *what, long file, long cfg) {
+    if (file != cfg)
+        die("checkpoint '%s' has %s = %ld but the config says %ld: use the checkpoint's config (saved in out_dir/config.txt) or a matching one",
+            path, what, file, cfg);
+}
+
+static void check_finite(const GPT2 *m, const char *path) {
+    for (size_t i = 0; i < m->n_params; i++)
+        if (!isfinite(m->params[i])) die("checkpoint '%s' holds a non-finite weight (NaN or inf) at index %zu: it is corrupt", path, i);
+}
+
+// llm.c's GPT-2 checkpoint: header [magic, version, maxT, V, L, NH, C, Vp],
+// then the 16 GPT-2 tensors in our order, float32, with its own Vp and maxT.
+static void load_llmc(GPT2 *m, FILE *f, const int32_t *h, const char *path, long size) {
+    if (h[1] != LLMC_VERSION_FP32) die("llm.c checkpoint '%s' has version %d; only fp32 (version 3) is supported", path, h[1]);
+    int maxT = h[2], V = h[3], L = h[4], NH = h[5], C = h[6], Vp = h[7];
+    if (Vp < V || maxT < 1) die("llm.c checkpoint '%s': corrupt header (padded vocab %d < vocab %d, or context %d)", path, Vp, V, maxT);
+    check_dim(path, "n_layer", L, m->L);
+    check_dim(path, "n_head", NH, m->NH);
+    check_dim(path, "n_embd", C, m->C);
+    check_dim(path, "vocab_size", V, m->V);
+    if (maxT < m->maxT) die("llm.c checkpoint '%s' has %d positions; the config asks for seq_len %d", path, maxT, m->maxT);
+    size_t expect = 0;
+    for (int i = 0; i < P_ATTN; i++) expect += m->sizes[i];
+    expect += (size_t)(Vp - m->Vp) * C + (size_t)(maxT - m->maxT) * C;
+    if ((size_t)size != H_INTS * 4 + expect * 4)
+        die("llm.c checkpoint '%s' is %ld bytes; its header implies %zu (truncated or not fp32)", path, size, H_INTS * 4 + expect * 4);
+    for (int i = 0; i < P_ATTN; i++) {
+        if (i == P_WTE || i == P_WPE) {
+            // Copy the rows we have room for (real vocabulary / our positions), skip the rest.
+            int rows = i == P_WTE ? V : m->maxT, file_rows = i == P_WTE ? Vp : maxT;
+            memset(m->p[i], 0, m->sizes[i] * sizeof(real));
+            read_reals(m->p[i], (size_t)rows * C, 4, f, path);
+            xfseek(f, (long)(file_rows - rows) * C * 4, SEEK_CUR, path);
+        } else {
+            read_reals(m->p[i], m->sizes[i], 4, f, path);
+        }
+    }
+    if (m->n_attn > 0)
+        warn("'%s' is an llm.c GPT-2 checkpoint: the %s attention parameters keep their initial values", path, m->attn->name);
+}
+
+void model_load(GPT2 *m, const char *path, TrainState *ts) {
+    FILE *f = xfopen(path, "rb");
+    long size = xfsize(f, path);
+    int32_t h[H_INTS];
+    if (size < (long)sizeof h) die("'%s' is not a checkpoint: %ld bytes is shorter than the header", path, size);
+    xfread(h, sizeof(int32_t), H_INTS, f, path);
+    if (h[H_MAGIC] == LLMC_MAGIC) {
+        if (ts) die("'%s' is an llm.c checkpoint: it has weights only and can start a run (init_from) but not resume one", path);
+        load_llmc(m, f, h, path, size);
+        xfclose(f, path);
+        check_finite(m, path);
+        return;
+    }
+    if (h[H_MAGIC] != CKPT_MAGIC) die("'%s' is not a checkpoint: magic %d, expected %d (ours) or %d (llm.c)", path, h[H_MAGIC], CKPT_MAGIC, LLMC_MAGIC);
+    if (h[H_VERSION] != CKPT_VERSION) die("checkpoint '%s' has version %d; this build reads version %d", path, h[H_VERSION], CKPT_VERSION);
+    int rb = h[H_REAL_BYTES];
+    if (rb != 4 && rb != 8) die("checkpoint '%s': element size %d is neither 4 nor 8 (corrupt header)", path, rb);
+    char name[33] = {0};
+    memcpy(name, &h[H_ATTN_NAME], 32);
+    if (strcmp(name, m->attn->name) != 0)
+        die("checkpoint '%s' was trained with attention = %s but the config says %s", path, name, m->attn->name);
+    check_dim(path, "n_layer", h[H_LAYER], m->L);
+    check_dim(path, "n_head", h[H_HEAD], m->NH);
+    check_dim(path, "n_embd", h[H_EMBD], m->C);
+    check_dim(path, "seq_len", h[H_SEQ], m->maxT);
+    check_dim(path, "vocab_size", h[H_VOCAB], m->V);
+    check_dim(path, "attention parameters per layer", h[H_ATTN_PARAMS], (long)m->n_attn);
+    check_dim(path, "attention buffers per layer", h[H_ATTN_BUFFERS], (long)(m->n_buffers / (size_t)m->L));
+    if (h[H_PVOCAB] != m->Vp || join64(h, H_NPARAM_LO) != m->n_params) die("checkpoint '%s': parameter count does not match this build's layout", path);
+    if (ts && !h[H_OPTIM]) die("checkpoint '%s' has no optimizer state: it can start a run (init_from) but not resume one", path);
+    if (ts && (int64_t)join64(h, H_STEP_LO) < 0) die("checkpoint '%s': step %lld is negative: the header is corrupt", path, (long long)join64(h, H_STEP_LO));
+    size_t expect = sizeof h + (size_t)h[H_CONFIG_LEN] +
+                    (m->n_params * (h[H_OPTIM] ? 3 : 1) + m->n_buffers) * (size_t)rb;
+    if (h[H_CONFIG_LEN] < 0 || (size_t)size != expect)
+        die("checkpoint '%s' is %ld bytes but its header implies %zu: it is truncated or corrupt", path, size, expect);
+    xfseek(f, h[H_CONFIG_LEN], SEEK_CUR, path);
+    read_reals(m->params, m->n_params, rb, f, path);
+    read_reals(m->buffers, m->n_buffers, rb, f, path);
+    if (ts) {
+        model_need_moments(m);
+        read_reals(m->m, m->n_params, rb, f, path);
+        read_reals(m->v, m->n_params, rb, f, path);
+        m->step = (long)join64(h, H_STEP_LO);
+        for (int i = 0; i < 4; i++) ts->data_rng[i] = join64(h, H_DATA_RNG + 2 * i);
+    }
+    xfclose(f, path);
+    check_finite(m, path);
+    if (ts)  // AdamW's moments: finite, and the second one never negative
+        for (size_t i = 0; i < m->n_params; i++)
+            if (!isfinite(m->m[i]) || !(m->v[i] >= 0 && m->v[i] < INFINITY))
+                die("checkpoint '%s' holds a non-finite or negative optimizer moment at index %zu: it is corrupt", path, i);
+}
+
+void checkpoint_config(const char *path, Config *c) {
+    FILE *f = xfopen(path, "rb");
+    int32_t h[H_INTS];
+    if (xfsize(f, path) < (long)sizeof h) die("'%s' is not a checkpoint: shorter than the header", path);
+    xfread(h, sizeof(int32_t), H_INTS, f, path);
+    config_defaults(c);
+    if (h[H_MAGIC] == LLMC_MAGIC) {  // [magic, version, maxT, V, L, NH, C, Vp]: a softmax GPT-2
+        xfclose(f, path);
+        if (h[2] < 1 || h[3] < 2 || h[4] < 1 || h[5] < 1 || h[6] < 1 || h[6] % h[5] != 0)
+            die("llm.c checkpoint '%s': corrupt header (context %d, vocab %d, %d layers, %d heads, width %d)", path,
+                h[2], h[3], h[4], h[5], h[6]);
+        char text[512];
+        snprintf(text, sizeof text, "attention = softmax\nseq_len = %d\nvocab_size = %d\nn_layer = %d\nn_head = %d\n"
+                 "n_embd = %d\ntokenizer = gpt2\n", h[2], h[3], h[4], h[5], h[6]);
+        config_load_text(c, text, path);
+        return;
+    }
+    if (h[H_MAGIC] != CKPT_MAGIC)
+        die("'%s' is not a checkpoint (magic %d; expected %d, ours, or %d, llm.c's)", path, h[H_MAGIC], CKPT_MAGIC, LLMC_MAGIC);
+    if (h[H_CONFIG_LEN] <= 0 || h[H_CONFIG_LEN] > (1 << 20)) die("checkpoint '%s': config length %d is corrupt", path, h[H_CONFIG_LEN]);
+    char *text = xmalloc((size_t)h[H_CONFIG_LEN] + 1, "checkpoint config");
+    xfread(text, 1, (size_t)h[H_CONFIG_LEN], f, path);
+    text[h[H_CONFIG_LEN]] = '\0';
+    xfclose(f, path);
+    config_load_text(c, text, path);
+    free(text);
+}
+
+void model_from_checkpoint(GPT2 *m, const char *path) {
+    Config c;
+    checkpoint_config(path, &c);
+    c.init_from[0] = '\0';   // the weights come from path itself
+    c.resume = 0;
+    model_init(m, &c);
+    model_load(m, path, NULL);
+}
