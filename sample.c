@@ -7,7 +7,9 @@
 // The model is rebuilt from the configuration saved in the checkpoint and
 // runs one token at a time: attention in its recurrent form (KV cache for
 // softmax, the (S, z) state for linear kinds), so each token costs the same
-// however long the context is.
+// however long the context is. The model has seq_len learned positions; when
+// the text outgrows them, generation continues from the last seq_len/2
+// tokens, re-read at positions 0.. (a sliding window).
 #include "data/tokenizer.h"
 #include "checkpoint.h"
 
@@ -17,7 +19,7 @@
 
 static void usage(void) {
     printf("usage: ./sample CKPT [-n TOKENS] [-t TEMPERATURE] [-k TOP_K] [-s SEED] [-p PROMPT] [-i 0|1]\n"
-           "  -n  tokens to generate (default 200, at most the model's seq_len)\n"
+           "  -n  tokens to generate (default 200; beyond seq_len the context slides)\n"
            "  -t  temperature (default 0.8; 0 = greedy)\n"
            "  -k  sample among the k most likely tokens (default 40; 0 = all)\n"
            "  -s  random seed (default 1)\n"
@@ -84,21 +86,25 @@ int main(int argc, char **argv) {
     GPT2 m;
     model_from_checkpoint(&m, ckpt);
     const Config c = m.cfg;
-    if (n < 1 || n > m.maxT) die("-n %d: must be between 1 and the model's seq_len %d", n, m.maxT);
+    if (n < 1) die("-n %d: give a positive number of tokens to generate", n);
 
     Tokenizer *tok = ids_only ? NULL : tokenizer_load(c.tokenizer, c.tokenizer_dir);
     if (tok && tokenizer_vocab_size(tok) != m.V)
         die("the checkpoint's vocab_size is %d but tokenizer '%s' has %d ids: sample with -i 1", m.V, c.tokenizer,
             tokenizer_vocab_size(tok));
-    int *tokens = xmalloc((size_t)m.maxT * sizeof(int), "tokens");
-    int n_prompt = 0;
+    // The prompt (its last seq_len tokens at most), then n generated ones.
+    int cap = m.maxT + n, n_prompt = 0;
+    int *tokens = xmalloc((size_t)cap * sizeof(int), "tokens");
     if (prompt && ids_only) {
-        for (const char *p = prompt; *p && n_prompt < m.maxT; p = strchr(p, ',') ? strchr(p, ',') + 1 : p + strlen(p))
+        for (const char *p = prompt; *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : p + strlen(p)) {
+            if (n_prompt == m.maxT) memmove(tokens, tokens + 1, (size_t)--n_prompt * sizeof(int));
             tokens[n_prompt++] = atoi(p);
+        }
     } else if (prompt) {
         TokenBuf buf = {0};
         tokenizer_encode(tok, prompt, strlen(prompt), 1, &buf);
-        for (size_t i = 0; i < buf.n && n_prompt < m.maxT; i++) tokens[n_prompt++] = buf.ids[i];
+        size_t skip = buf.n > (size_t)m.maxT ? buf.n - (size_t)m.maxT : 0;
+        for (size_t i = skip; i < buf.n; i++) tokens[n_prompt++] = buf.ids[i];
         free(buf.ids);
     }
     if (n_prompt == 0) tokens[n_prompt++] = m.V == 50257 ? 50256 : '\n';
@@ -106,19 +112,27 @@ int main(int argc, char **argv) {
         if (tokens[i] < 0 || tokens[i] >= m.V) die("prompt id %d is outside the vocabulary [0, %d)", tokens[i], m.V);
     Rng rng;
     rng_seed(&rng, (uint64_t)seed);
-    real *logits = xmalloc((size_t)m.Vp * sizeof(real), "logits"), *state = model_state_alloc(&m);
+    real *logits = xmalloc((size_t)m.Vp * sizeof(real), "logits");
+    GenState *state = model_state_alloc(&m);
     double *prob = xmalloc((size_t)m.V * sizeof(double), "probabilities");
-    int total = n_prompt + n > m.maxT ? m.maxT : n_prompt + n;
+    int total = n_prompt + n, start = 0;   // tokens[start..] are at positions 0..
     char text[TOKEN_MAX_BYTES];
-    for (int pos = 0; pos < total; pos++) {
-        if (tok) fwrite(text, 1, tokenizer_decode(tok, tokens[pos], text), stdout);
-        else printf(pos ? ",%d" : "%d", tokens[pos]);
-        model_step(&m, state, tokens[pos], pos, logits);
-        if (pos + 1 < total && pos + 1 >= n_prompt) tokens[pos + 1] = pick(logits, m.V, temperature, top_k, &rng, prob);
+    for (int t = 0; t < total; t++) {
+        if (t - start == m.maxT) {   // out of positions: re-read the last half at 0..
+            start = t - m.maxT / 2;
+            model_state_free(state);
+            state = model_state_alloc(&m);
+            for (int u = start; u < t; u++) model_step(&m, state, tokens[u], u - start, logits);
+        }
+        if (tok) fwrite(text, 1, tokenizer_decode(tok, tokens[t], text), stdout);
+        else printf(t ? ",%d" : "%d", tokens[t]);
+        model_step(&m, state, tokens[t], t - start, logits);
+        if (t + 1 < total && t + 1 >= n_prompt) tokens[t + 1] = pick(logits, m.V, temperature, top_k, &rng, prob);
         fflush(stdout);
     }
     printf("\n");
-    free(tokens); free(logits); free(state); free(prob);
+    free(tokens); free(logits); free(prob);
+    model_state_free(state);
     if (tok) tokenizer_free(tok);
     model_free(&m);
     return 0;

@@ -437,7 +437,7 @@ static void write_results(const Sweep *s) {
             fprintf(f, ",%s", v ? v : "");
         }
         if (!res[r].done) fprintf(f, ",pending,,,,,,,\n");
-        else fprintf(f, ",done,%ld,%.6f,%.4f,%.1f,%.1f,%.1f,%ld\n", res[r].steps, res[r].val_loss, res[r].val_ppl,
+        else fprintf(f, ",done,%ld,%.9g,%.9g,%.1f,%.1f,%.1f,%ld\n", res[r].steps, res[r].val_loss, res[r].val_ppl,
                      res[r].tok_s, res[r].train_s, res[r].wall_s, res[r].params);
     }
     xfclose(f, path);

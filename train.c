@@ -87,9 +87,9 @@ static void csv_row(Run *r, long step, double train_loss, double val_loss, doubl
                     double norm, double distill, double ms) {
     FILE *f = xfopen(r->csv_path, "a");
     fprintf(f, "%ld,", step);
-    if (isnan(train_loss)) fprintf(f, ","); else fprintf(f, "%.6f,", train_loss);
-    if (isnan(val_loss)) fprintf(f, ","); else fprintf(f, "%.6f,", val_loss);
-    fprintf(f, "%.6e,%.1f,%.6f,%.6f,%.2f\n", lr, tok_s, norm, distill, ms);
+    if (isnan(train_loss)) fprintf(f, ","); else fprintf(f, "%.9g,", train_loss);
+    if (isnan(val_loss)) fprintf(f, ","); else fprintf(f, "%.9g,", val_loss);
+    fprintf(f, "%.6e,%.1f,%.9g,%.9g,%.2f\n", lr, tok_s, norm, distill, ms);
     xfclose(f, r->csv_path);
 }
 
@@ -156,6 +156,18 @@ int main(int argc, char **argv) {
     snprintf(r->ckpt_path, sizeof r->ckpt_path, "%s/model.ckpt", c->out_dir);
     snprintf(r->csv_path, sizeof r->csv_path, "%s/metrics.csv", c->out_dir);
 
+    if (!eval_only) tokens_load(&r->train, c->train_data, c->vocab_size);
+    tokens_load(&r->val, c->val_data, c->vocab_size);
+    if (!eval_only) printf("train: %zu tokens in %d file(s) | ", r->train.n, r->train.n_files);
+    printf("val: %zu tokens in %d file(s)\n", r->val.n, r->val.n_files);
+    // Everything this run will hold, before any of it is allocated.
+    MemoryEstimate e = model_memory(c, c->batch_size, c->seq_len, !eval_only);
+    double data = (double)(r->train.n + r->val.n) * sizeof(uint16_t), total = e.total + data;
+    printf("memory: %.1f MB estimated peak (parameters %.1f, gradients %.1f, AdamW moments %.1f, activations %.1f, "
+           "attention %.1f, data %.1f)\n", total / 1e6, e.params / 1e6, e.grads / 1e6, e.moments / 1e6,
+           e.activations / 1e6, e.attention / 1e6, data / 1e6);
+    memory_check(total, "this run", "reduce batch_size or seq_len (grad_accum keeps the tokens per step), or n_layer / n_embd");
+
     GPT2 *m = &r->model;
     model_init(m, c);
     rng_seed(&r->data_rng, (uint64_t)c->seed ^ 0xD1B54A32D192ED03ull);  // a stream apart from the weights'
@@ -172,18 +184,13 @@ int main(int argc, char **argv) {
     printf("model: %d layers, %d heads, width %d, context %d, vocab %d (padded %d), attention %s\n",
            m->L, m->NH, m->C, m->maxT, m->V, m->Vp, m->attn->name);
     printf("parameters: %zu (%.2fM)\n", m->n_params, m->n_params / 1e6);
-
-    if (!eval_only) tokens_load(&r->train, c->train_data, c->vocab_size);
-    tokens_load(&r->val, c->val_data, c->vocab_size);
-    if (!eval_only) printf("train: %zu tokens in %d file(s) | ", r->train.n, r->train.n_files);
-    printf("val: %zu tokens in %d file(s)\n", r->val.n, r->val.n_files);
     size_t BT = (size_t)c->batch_size * c->seq_len;
     r->inputs = xmalloc(BT * sizeof(int), "batch inputs");
     r->targets = xmalloc(BT * sizeof(int), "batch targets");
 
     if (eval_only) {
         double vl = evaluate(r);
-        printf("val_loss=%.6f val_ppl=%.4f\n", vl, exp(vl));
+        printf("val_loss=%.9g val_ppl=%.9g\n", vl, exp(vl));
         return finish(r, 0);
     }
 
@@ -233,7 +240,7 @@ int main(int argc, char **argv) {
         val_loss = NAN;
         if (last || (c->eval_every > 0 && m->step % c->eval_every == 0)) {
             val_loss = evaluate(r);
-            printf("step %6ld | val loss %.4f | val ppl %.2f\n", m->step, val_loss, exp(val_loss));
+            printf("step %6ld | val loss %.9g | val ppl %.4f\n", m->step, val_loss, exp(val_loss));
         }
         if (c->log_every > 0 && (m->step % c->log_every == 0 || last || step == 0)) {
             char eta[32];
@@ -254,6 +261,6 @@ int main(int argc, char **argv) {
     }
     if (isnan(val_loss)) val_loss = evaluate(r);
     printf("done: %ld steps in %.1f s\n", m->step, total_time);
-    printf("val_loss=%.6f val_ppl=%.4f\n", val_loss, exp(val_loss));
+    printf("val_loss=%.9g val_ppl=%.9g\n", val_loss, exp(val_loss));
     return finish(r, 0);
 }

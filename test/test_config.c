@@ -78,7 +78,42 @@ static void test_parse_and_echo(void) {
     CHECK(config_performer_m(&c) == 266, "Performer m = round(64 ln 64) = 266 for d = 64, got %d", config_performer_m(&c));
 }
 
+// The echo shows numbers as written: the shortest form that reads back to
+// the same double (min_lr = 0.0002, not 0.00020000000000000001), and every
+// value of every key survives the round trip.
+static void test_echo_digits(void) {
+    Config c, d;
+    config_defaults(&c);
+    config_load_text(&c, "lr = 3e-4\nmin_lr = 0.0002\nweight_decay = 0.1\nbeta2 = 0.999\ngrad_clip = 0.30000000000000004\n"
+                         "adam_eps = 1e-8\ndistill_weight = 2.5\n", "t.conf");
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    config_write(&c, f);
+    fclose(f);
+    CHECK(strstr(text, "min_lr = 0.0002\n") && strstr(text, "lr = 0.0003\n") && strstr(text, "weight_decay = 0.1\n") &&
+          strstr(text, "beta2 = 0.999\n") && strstr(text, "adam_eps = 1e-08\n"), "values as written:\n%s", text);
+    CHECK(strstr(text, "grad_clip = 0.30000000000000004\n") != NULL, "a value that needs 17 digits keeps them");
+    int long_tail = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        const char *v = strstr(line, " = ");
+        if (v && strncmp(line, "grad_clip", 9) != 0 && strspn(v + 3, "0123456789.e+-") == strlen(v + 3) && strlen(v + 3) > 12)
+            long_tail = 1, printf("  long number: %s\n", line);
+    }
+    CHECK(!long_tail, "no number in the echo has a long float tail");
+    free(text);
+    text = NULL;
+    f = open_memstream(&text, &len);
+    config_write(&c, f);
+    fclose(f);
+    config_defaults(&d);
+    config_load_text(&d, text, "echo");
+    CHECK(memcmp(&c, &d, sizeof c) == 0, "every key's value reads back identically");
+    free(text);
+}
+
 int main(void) {
+    test_echo_digits();
     test_parse_and_echo();
     test_rejections();
     return test_summary("test_config");

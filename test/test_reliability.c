@@ -277,6 +277,13 @@ static void make_fixtures(void) {
     xfwrite(m.params, sizeof(real), (size_t)(m.p[P_ATTN] - m.params), f, p);
     xfclose(f, p);
     model_free(&m);
+    // llm.c headers of models far too large for any machine: refused on the
+    // memory estimate before anything is allocated or read past the header.
+    int32_t huge[H_INTS] = {20240326, 3, 1 << 20, 50257, 1024, 64, 65536, 50304};
+    write_bytes("huge_llmc.bin", (const char *)huge, sizeof huge);
+    huge[3] = 17;   // the recall task's vocabulary
+    huge[7] = 128;
+    write_bytes("huge_recall.bin", (const char *)huge, sizeof huge);
 
     // out_dir cases: a regular file, and a full disk behind the checkpoint,
     // the metrics file and the saved config (symlinks to /dev/full).
@@ -401,7 +408,12 @@ static const BadCase BAD[] = {
     {"sample_magic", "sample", "@/magic.ckpt", "is not a checkpoint (magic", NULL, 0},
     {"sample_truncated", "sample", "@/truncated.ckpt -i 1", "truncated or corrupt", NULL, 0},
     {"sample_missing", "sample", "@/nope.ckpt", "cannot open '", NULL, 0},
-    {"sample_length", "sample", "@/good.ckpt -n 999 -i 1", "must be between 1 and the model's seq_len 16", NULL, 0},
+    {"sample_length", "sample", "@/good.ckpt -n 0 -i 1", "-n 0: give a positive number", NULL, 0},
+    // more memory than the machine has: refused at once, with the estimate
+    {"mem_train", "train", BASE " seq_len=1000000 batch_size=1000", "needs an estimated", NULL, 0},
+    {"mem_sample", "sample", "@/huge_llmc.bin", "GB of memory", NULL, 0},
+    {"mem_analyze", "analyze", "@/huge_llmc.bin @/huge_llmc.bin", "GB of memory", NULL, 0},
+    {"mem_recall", "recall", "eval @/huge_recall.bin", "GB of memory", NULL, 0},
     {"sample_option", "sample", "@/good.ckpt -z 1", "unknown option '-z'", NULL, 0},
     // out_dir
     {"out_under_file", "train", BASE " out_dir=@/afile/run", "cannot create directory '", NULL, 0},
@@ -418,14 +430,26 @@ static const BadCase BAD[] = {
     {"fsize_shard_lib", NULL, NULL, "fsize_shard.bin.tmp': File too large (is the disk full?)", lib_shard_fsize, 40000},
 };
 
+// The other tools live beside the trainer.
+static const char *tool_path(char *buf, size_t n, const char *name) {
+    const char *slash = strrchr(train_bin, '/');
+    snprintf(buf, n, "%.*s%s", slash ? (int)(slash - train_bin + 1) : 0, train_bin, name);
+    return buf;
+}
+
 static void test_bad_inputs(void) {
     int n = (int)(sizeof BAD / sizeof BAD[0]);
     for (int i = 0; i < n; i++) {
         const BadCase *b = &BAD[i];
         Spawn sp = {b->fsize_limit, b->fn, NULL};
-        const char *prog = !b->prog ? "(library)" : strcmp(b->prog, "train") == 0 ? train_bin : sample_bin;
+        char tool[512];
+        const char *prog = !b->prog ? "(library)" : strcmp(b->prog, "train") == 0 ? train_bin
+                         : strcmp(b->prog, "sample") == 0 ? sample_bin : tool_path(tool, sizeof tool, b->prog);
+        double t0 = now_seconds();
         int status = run(prog, b->args, b->tag, &sp);
         CHECK(clean_failure(status, b->tag, b->expect), "bad input %s: %s", b->tag, b->expect);
+        if (strncmp(b->tag, "mem_", 4) == 0)
+            CHECK(now_seconds() - t0 < 10, "%s: refused in %.1f s, before allocating", b->tag, now_seconds() - t0);
     }
     // What a failed save leaves: no checkpoint under the real name.
     char p[512];

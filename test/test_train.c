@@ -3,6 +3,7 @@
 // the full forward pass, and a short run per attention kind on real text.
 //
 // Run from the repository root (make test does): it drives ./train.
+#define _DEFAULT_SOURCE  // wait4
 #include "test.h"
 #include "../data/shard.h"
 #include "../model.h"
@@ -10,6 +11,8 @@
 #include "text.h"
 
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -107,6 +110,27 @@ static int run_train(const char *out, const char *extra) {
              "log_every=0 seed=3 lr=3e-3 warmup_steps=2 %s > %s/%s.log 2>&1",
              train ? train : "./train", dir, dir, dir, out, extra, dir, out);
     return system(cmd);
+}
+
+// The same, measuring the run's peak resident memory (KiB) through wait4.
+static int run_train_measured(const char *out, const char *extra, long *peak_kb) {
+    char cmd[2048];
+    const char *train = getenv("TRAIN_BIN");
+    snprintf(cmd, sizeof cmd,
+             "exec %s vocab_size=256 train_data=%s/train.bin val_data=%s/val.bin out_dir=%s/%s eval_every=0 "
+             "eval_batches=1 log_every=0 seed=3 %s > %s/%s.log 2>&1",
+             train ? train : "./train", dir, dir, dir, out, extra, dir, out);
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    int status = -1;
+    struct rusage ru;
+    if (pid < 0 || wait4(pid, &status, 0, &ru) != pid) return -1;
+    *peak_kb = ru.ru_maxrss;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 // Parameters, optimizer moments and step of a run's checkpoint.
@@ -254,6 +278,38 @@ static void test_generation_matches_forward(void) {
     }
 }
 
+// The estimate ./train prints before allocating ("memory: X MB estimated
+// peak") against the peak RSS the kernel measured, for a few shapes.
+static void test_memory_estimate(void) {
+#if defined(__SANITIZE_ADDRESS__)
+    SKIP("memory estimate: AddressSanitizer's shadow memory inflates the RSS");
+#else
+    static const char *const shapes[] = {
+        "attention=softmax batch_size=16 seq_len=512 n_embd=128 n_head=4 n_layer=4",
+        "attention=hedgehog distill_weight=1 batch_size=8 seq_len=256 n_embd=128 n_head=4 n_layer=4",
+        "attention=taylor attention_form=chunked batch_size=4 seq_len=512 n_embd=128 n_head=4 n_layer=4",
+        "attention=softmax vocab_size=50257 batch_size=4 seq_len=128 n_embd=128 n_head=4 n_layer=2",
+    };
+    for (int i = 0; i < 4; i++) {
+        char out[64], extra[512];
+        snprintf(out, sizeof out, "mem_%d", i);
+        snprintf(extra, sizeof extra, "%s max_steps=1 threads=2", shapes[i]);
+        long peak_kb = 0;
+        int status = run_train_measured(out, extra, &peak_kb);
+        char p[1024], line[512];
+        snprintf(p, sizeof p, "%s/%s.log", dir, out);
+        FILE *f = fopen(p, "r");
+        double est = 0;
+        while (f && fgets(line, sizeof line, f))
+            if (sscanf(line, "memory: %lf MB estimated peak", &est) == 1) break;
+        if (f) fclose(f);
+        double rss = peak_kb * 1024.0 / 1e6;
+        CHECK(status == 0 && est > 0 && fabs(rss / est - 1) < 0.2,
+              "memory estimate %.1f MB vs measured peak RSS %.1f MB (within 20%%): %s", est, rss, shapes[i]);
+    }
+#endif
+}
+
 static double read_val_loss(const char *out) {
     char p[1024], line[512];
     snprintf(p, sizeof p, "%s/%s.log", dir, out);
@@ -294,6 +350,7 @@ int main(void) {
     test_generation_matches_forward();
     make_text_shards();
     if (have_text) {
+        test_memory_estimate();
         test_resume_bitwise();
         test_threads_bitwise();
         test_each_kind_learns();
