@@ -57,23 +57,37 @@ typedef struct {
     const AttnLayer *a;
     HeadView x;       // its q, k, v rows, and its output rows y
     int T, hs, F, G, chunk;
-    real kshift;      // subtracted from every key's log-features (exp maps)
     real *dp;         // this pair's parameter-gradient slot (backward), or NULL
 } Head;
 
 static const real *role_rows(const Head *H, Role role) { return role == QUERY ? H->x.q : H->x.k; }
 
 // ---------------------------------------------------------------------------
-// Features, stabilised. exp maps: a query's log-features are shifted by their
-// own max (a per-query constant, cancels in A), every key's by H->kshift (one
-// constant for all keys of the sequence, cancels too). Backward treats the
-// shifts as constants, which is exact because A does not depend on them.
+// Features, stabilised. exp maps give log-features z, and exp(z) overflows
+// float for z > 88. So every query's features are exp(z − max z): a constant
+// per query, which cancels in A. Every key's are exp(z − K_j) with K_j its own
+// max, and each pair (i, j) is then scored with the factor exp(K_j − M_i),
+// M_i = max_{j'<=i} K_j' (the largest key shift query i sees):
+//   n_ij = exp(K_j − M_i) · phi(q_i)·phi(k_j) = e^{−max zq} e^{−M_i} Σ_f e^{zq_f} e^{zk_jf},
+// one constant per query again, so A is exact, and nothing over 1 is ever
+// exponentiated. (One shift for the whole sequence, as this engine first had,
+// let a large later key push every earlier key of a row below float's range
+// and zero the row.) The recurrent form's running max is the same M_i.
+// Backward treats the shifts as constants, which is exact because A does
+// not depend on them.
 
-// x (hs) -> f (F)
-static void phi(const Head *H, Role role, const real *x, real *f) {
+// x (hs) -> f (F); returns the shift subtracted before exp (0 without exp).
+static real phi(const Head *H, Role role, const real *x, real *f) {
     H->fm->map(H->a, role, x, f);
-    if (H->fm->exp_map) exp_shifted(f, H->F, role == QUERY ? row_max(f, H->F) : H->kshift);
+    if (!H->fm->exp_map) return 0;
+    real shift = row_max(f, H->F);
+    exp_shifted(f, H->F, shift);
+    return shift;
 }
+
+// The factor that puts a key with own shift K in the row of a query whose
+// keys' largest shift is M (1 without exp maps).
+static real pair_factor(const Head *H, real K, real M) { return H->fm->exp_map ? exp_r(K - M) : 1; }
 
 // df (F) at f = phi(x) -> dx (hs) += (when dx), H->dp +=. Overwrites df.
 static void phi_backward(const Head *H, Role role, const real *x, const real *f, real *df, real *dx) {
@@ -92,12 +106,17 @@ static void map_rows(const Head *H, Role role, int t0, int n, real *z) {
         for (int t = 0; t < n; t++) H->fm->map(H->a, role, x + t * ld, z + (size_t)t * H->F);
 }
 
-// The same rows' features: f (n×F) = phi of their q or k.
-static void phi_rows(const Head *H, Role role, int t0, int n, real *f) {
+// The same rows' features: f (n×F) = phi of their q or k; each row's shift
+// into shift[t] (when not NULL).
+static void phi_rows(const Head *H, Role role, int t0, int n, real *f, real *shift) {
     size_t F = H->F;
     map_rows(H, role, t0, n, f);
-    if (H->fm->exp_map)
-        for (int t = 0; t < n; t++) exp_shifted(f + t * F, H->F, role == QUERY ? row_max(f + t * F, H->F) : H->kshift);
+    if (!H->fm->exp_map) return;
+    for (int t = 0; t < n; t++) {
+        real m = row_max(f + t * F, H->F);
+        exp_shifted(f + t * F, H->F, m);
+        if (shift) shift[t] = m;
+    }
 }
 
 // df (n×F) at f = phi_rows(...) -> those tokens' rows of dq or dk +=
@@ -115,34 +134,17 @@ static void phi_backward_rows(const Head *H, Role role, int t0, int n, const rea
     H->fm->map_backward_rows(H->a, role, x, ld, n, df, dx, H->dp);
 }
 
-// The largest key log-feature of the sequence (exp maps; 0 otherwise),
-// chunk by chunk. tmp: chunk·F (exp maps have G = F, so every form's
-// workspace holds it).
-static real key_shift(const Head *H, real *tmp) {
-    if (!H->fm->exp_map) return 0;
-    real m = -INFINITY;
-    for (int t0 = 0; t0 < H->T; t0 += H->chunk) {
-        int n = H->T - t0 < H->chunk ? H->T - t0 : H->chunk;
-        map_rows(H, KEY, t0, n, tmp);
-        real mt = row_max(tmp, n * H->F);
-        m = mt > m ? mt : m;
-    }
-    return m;
-}
-
 // The quadratic form scores pairs of "pair features" psi (G of them):
 // n_ij = kernel(psi(q_i)·psi(k_j)). Without a kernel psi = phi; with one,
 // psi(x) = x/d^(1/4), so psi(q)·psi(k) = q·k/√d and no features are built.
 static real psi_scale(const Head *H) { return (real)pow((double)H->hs, -0.25); }
 
-// x (hs) -> f (G)
-static void psi(const Head *H, Role role, const real *x, real *f) {
-    if (!H->fm->kernel) {
-        phi(H, role, x, f);
-        return;
-    }
+// x (hs) -> f (G); returns phi's shift (0 for kernel maps: they have no exp).
+static real psi(const Head *H, Role role, const real *x, real *f) {
+    if (!H->fm->kernel) return phi(H, role, x, f);
     real r = psi_scale(H);
     for (int i = 0; i < H->hs; i++) f[i] = x[i] * r;
+    return 0;
 }
 
 // df (G) -> dx (hs) += (when dx), H->dp +=. Overwrites df. Kernel maps have
@@ -204,23 +206,26 @@ static real teacher_row(const Head *H, int i, real *s) {
 // ---------------------------------------------------------------------------
 // Quadratic form: row by row; keys' pair features kept (T×G), never a T×T
 // matrix. Workspace layout (reals): fk, dfk, dfkd: T·G each; fq, dfq, dfqd:
-// G each; n, s: T each; g: d.
+// G each; n, s, ks: T each (ks: the keys' shifts); g: d.
 
-static size_t quad_ws_size(int T, int G, int d) { return 3 * (size_t)T * G + 3 * (size_t)G + 2 * (size_t)T + d; }
+static size_t quad_ws_size(int T, int G, int d) { return 3 * (size_t)T * G + 3 * (size_t)G + 3 * (size_t)T + d; }
 
 // -> this head's rows of y (when write_y), den (T) (when not NULL); when lse
 // is given, the teacher's lse (T) too, and returns Σ_i term_i.
 static double quad_forward(const Head *H, int write_y, real *den, real *lse, real *ws) {
     int T = H->T, G = H->G, hs = H->hs;
     size_t ld = H->x.ld;
-    real *fk = ws, *fq = fk + 3 * (size_t)T * G, *n = fq + 3 * (size_t)G, *s = n + T;
-    for (int j = 0; j < T; j++) psi(H, KEY, H->x.k + j * ld, fk + (size_t)j * G);
+    real *fk = ws, *fq = fk + 3 * (size_t)T * G, *n = fq + 3 * (size_t)G, *s = n + T, *ks = s + T;
+    for (int j = 0; j < T; j++) ks[j] = psi(H, KEY, H->x.k + j * ld, fk + (size_t)j * G);
     double distill = 0;
+    real M = -INFINITY;   // M_i
     for (int i = 0; i < T; i++) {
         psi(H, QUERY, H->x.q + i * ld, fq);
+        M = ks[i] > M ? ks[i] : M;
         real sum = 0, dn;
         for (int j = 0; j <= i; j++) {
             n[j] = psi_score(H, fq, fk + (size_t)j * G, &dn);
+            if (H->fm->exp_map) n[j] *= pair_factor(H, ks[j], M);
             sum += n[j];
         }
         if (write_y) {   // y_i = Σ_j n_ij v_j / den_i
@@ -253,18 +258,25 @@ static void quad_backward(const Head *H, const HeadView *d, const real *den, con
     int has_dy = d->y != NULL, split = lse && !qk_grad, main_part = has_dy || !split;
     size_t TG = (size_t)T * G, ld = H->x.ld;
     real *fk = ws, *dfk = fk + TG, *dfkd = dfk + TG, *fq = dfkd + TG, *dfq = fq + G, *dfqd = dfq + G;
-    real *s = dfqd + G + T, *g = s + T;
+    real *s = dfqd + G + T, *ks = s + T, *g = ks + T;
     memset(dfk, 0, 2 * TG * sizeof(real));
-    for (int j = 0; j < T; j++) psi(H, KEY, H->x.k + j * ld, fk + (size_t)j * G);
+    for (int j = 0; j < T; j++) ks[j] = psi(H, KEY, H->x.k + j * ld, fk + (size_t)j * G);
+    real M = -INFINITY;
     for (int i = 0; i < T; i++) {
         const real *q = H->x.q + i * ld;
         psi(H, QUERY, q, fq);
+        M = ks[i] > M ? ks[i] : M;
         memset(dfq, 0, 2 * (size_t)G * sizeof(real));
         real inv = inv_den(den[i]), e = has_dy ? cotangent(H, d, g, den, i) : 0;
         if (lse) teacher_scores(H, i, s);
         for (int j = 0; j <= i; j++) {
             const real *fkj = fk + (size_t)j * G;
             real dn, n = psi_score(H, fq, fkj, &dn), D = 0, Dd = 0;
+            if (H->fm->exp_map) {   // n and its derivative carry the pair's factor
+                real f = pair_factor(H, ks[j], M);
+                n *= f;
+                dn *= f;
+            }
             if (has_dy) {
                 D = dot(g, H->x.v + j * ld, hs) + e;
                 axpy(d->v + j * ld, n, g, hs);
@@ -302,20 +314,33 @@ static void quad_backward(const Head *H, const HeadView *d, const real *den, con
 // d multiply-adds a pair instead of F (2145 for d = 64), and their gradients
 // reach q and k directly instead of through the features.
 
+// With exp maps the chunk also carries the running key shift (see "Features,
+// stabilised"): S' holds the earlier keys under M = the largest shift so
+// far. Query t of a chunk sees S' under its own M_t, so its row of Φq S' is
+// scaled by r_t = exp(M − M_t), and its pairs with the chunk's keys by
+// exp(K_u − M_t) (kept in w->kk); the keys enter S' scaled by
+// s_u = exp(K_u − M_end) after S' itself is rescaled to M_end, the chunk's
+// last M_t. Every factor is at most 1.
+
 // A chunk's workspace (n <= c rows, d1 = d + 1 columns where it says d1).
 typedef struct {
     real *S;        // S' = [S | z]          F × d1   (backward's second pass: R')
     real *pq, *pk;  // Φq, Φk: the chunk's features            c × F each
+    real *pks;      // exp maps: Φk's rows scaled by s_u (else pks = pk)    c × F
     real *df;       // dΦ: their gradient                       c × F
     real *vv;       // V' = [V | 1]                             c × d1
     real *gg;       // G' = [G | e]: backward's cotangent rows  c × d1
     real *yy;       // [numerators | denominators]              c × d1
     real *nn, *dd;  // N = (n_tu), D = (D_tu): the chunk's pairs, zero above the diagonal, c × c
-    real *kk;       // kernel maps: dn_tu/d(q_t·k_u/√d)          c × c
+    real *kk;       // kernel maps: dn_tu/d(q_t·k_u/√d); exp maps: the pairs' factors   c × c
+    real *ks, *ms;  // exp maps: each key's shift K_u and each query's M_t    c each
+    real *m_before; // exp maps: M before each chunk (backward)                  ⌈T/c⌉
+    real m_prev, m_end;   // exp maps: M before and after the current chunk
 } ChunkWs;
 
-static size_t chunk_ws_size(int F, int c, int d) {
-    return (size_t)F * (d + 1) + 3 * (size_t)c * F + 3 * (size_t)c * (d + 1) + 3 * (size_t)c * c;
+static size_t chunk_ws_size(int F, int c, int d, int T) {
+    return (size_t)F * (d + 1) + 4 * (size_t)c * F + 3 * (size_t)c * (d + 1) + 3 * (size_t)c * c + 2 * (size_t)c +
+           (size_t)(T + c - 1) / c;
 }
 
 static ChunkWs chunk_ws(const Head *H, real *ws) {
@@ -331,6 +356,11 @@ static ChunkWs chunk_ws(const Head *H, real *ws) {
     w.nn = w.yy + c * d1;
     w.dd = w.nn + c * c;
     w.kk = w.dd + c * c;
+    w.pks = H->fm->exp_map ? w.kk + c * c : w.pk;
+    w.ks = w.kk + c * c + c * F;
+    w.ms = w.ks + c;
+    w.m_before = w.ms + c;
+    w.m_prev = w.m_end = -INFINITY;
     return w;
 }
 
@@ -339,13 +369,14 @@ static ChunkWs chunk_ws(const Head *H, real *ws) {
 typedef enum { PASS_FORWARD, PASS_QUERIES, PASS_KEYS } ChunkPass;
 
 // Tokens [c0, c0+n): features into w->pq, w->pk, rows [v | 1] into w->vv;
-// in backward (d given), the cotangent rows [g | e] into w->gg. Meanwhile
+// in backward (d given), the cotangent rows [g | e] into w->gg; for exp maps
+// the shifts and factors, with M before the chunk given as m_prev. Meanwhile
 // the rows that the pass's chunk at `next` reads and writes are prefetched,
 // none when next < 0.
-static void chunk_load(const Head *H, const ChunkWs *w, ChunkPass pass, int c0, int n, int next, const HeadView *d,
-                       const real *den) {
+static void chunk_load(const Head *H, ChunkWs *w, ChunkPass pass, int c0, int n, int next, const HeadView *d,
+                       const real *den, real m_prev) {
     int hs = H->hs, d1 = hs + 1;
-    size_t ld = H->x.ld, ldy = H->x.ldy;
+    size_t ld = H->x.ld, ldy = H->x.ldy, F = H->F;
     // A head's rows lie 3C apart, each on pages of its own, out of the
     // hardware prefetchers' sight (docs/performance.md). Here and not in a
     // function of its own: GCC finds a function of prefetches alone free of
@@ -363,14 +394,45 @@ static void chunk_load(const Head *H, const ChunkWs *w, ChunkPass pass, int c0, 
                 if (pass == PASS_KEYS) PREFETCH(d->v + t * ld + l, 1);
             }
         }
-    phi_rows(H, QUERY, c0, n, w->pq);
-    phi_rows(H, KEY, c0, n, w->pk);
+    phi_rows(H, QUERY, c0, n, w->pq, NULL);
+    phi_rows(H, KEY, c0, n, w->pk, w->ks);
     for (int t = 0; t < n; t++) {
         real *vt = w->vv + (size_t)t * d1;
         memcpy(vt, H->x.v + (size_t)(c0 + t) * ld, (size_t)hs * sizeof(real));
         vt[hs] = 1;
         if (d) w->gg[(size_t)t * d1 + hs] = cotangent(H, d, w->gg + (size_t)t * d1, den, c0 + t);
     }
+    if (!H->fm->exp_map) return;
+    w->m_prev = m_prev;
+    real M = m_prev;
+    for (int t = 0; t < n; t++) {
+        M = w->ks[t] > M ? w->ks[t] : M;
+        w->ms[t] = M;
+        for (int u = 0; u <= t; u++) w->kk[(size_t)t * n + u] = pair_factor(H, w->ks[u], M);
+    }
+    w->m_end = M;
+    for (int u = 0; u < n; u++) {   // the keys as they enter S' (or R')
+        real su = pair_factor(H, w->ks[u], M);
+        for (size_t f = 0; f < F; f++) w->pks[(size_t)u * F + f] = w->pk[(size_t)u * F + f] * su;
+    }
+}
+
+// Exp maps: rows t of an n-row block of product rows, ld apart, times
+// r_t = exp(M_prev − M_t): the earlier chunks as query t sees them. Nothing
+// to do in the first chunk, where S' (or the rows) are still zero.
+static void scale_by_query_shift(const Head *H, const ChunkWs *w, real *rows, size_t ld, int n, int width) {
+    if (!H->fm->exp_map || w->m_prev == -INFINITY) return;
+    for (int t = 0; t < n; t++) {
+        real r = pair_factor(H, w->m_prev, w->ms[t]);
+        for (int j = 0; j < width; j++) rows[(size_t)t * ld + j] *= r;
+    }
+}
+
+// Exp maps: S' (or R'), kept under M_prev, rescaled to the chunk's M_end.
+static void rescale_state(const Head *H, const ChunkWs *w) {
+    if (!H->fm->exp_map || w->m_prev == -INFINITY) return;
+    real r = pair_factor(H, w->m_prev, w->m_end);
+    for (size_t i = 0; i < (size_t)H->F * (H->hs + 1); i++) w->S[i] *= r;
 }
 
 // out (n×n) = X Yᵀ, zero above the diagonal: the chunk's causal pairs.
@@ -380,16 +442,25 @@ static void chunk_pairs(real *out, Mat X, Mat Y) {
     for (int t = 0; t < n; t++) memset(out + (size_t)t * n + t + 1, 0, (size_t)(n - t - 1) * sizeof(real));
 }
 
+// Exp maps: a chunk's pair matrix times the pairs' factors (w->kk).
+static void times_pair_factors(const Head *H, const ChunkWs *w, real *pairs, int n) {
+    if (!H->fm->exp_map) return;
+    for (int t = 0; t < n; t++)
+        for (int u = 0; u <= t; u++) pairs[(size_t)t * n + u] *= w->kk[(size_t)t * n + u];
+}
+
 // The rows [t0, t0+n) of a head's queries or keys as an n × hs matrix.
 static Mat head_rows(const Head *H, const real *base, int t0, int n) {
     return mat(base + (size_t)t0 * H->x.ld, n, H->hs, H->x.ld);
 }
 
-// The chunk's scores n_tu = phi(q_t)·phi(k_u) into w->nn: N = Φq Φkᵀ; for
-// kernel maps N = kernel(Q Kᵀ/√d) element-wise, with its derivative in w->kk.
+// The chunk's scores n_tu = phi(q_t)·phi(k_u) into w->nn: N = Φq Φkᵀ (times
+// the pairs' factors for exp maps); for kernel maps N = kernel(Q Kᵀ/√d)
+// element-wise, with its derivative in w->kk.
 static void chunk_scores(const Head *H, const ChunkWs *w, int c0, int n) {
     if (!H->fm->kernel) {
         chunk_pairs(w->nn, mat(w->pq, n, H->F, (size_t)H->F), mat(w->pk, n, H->F, (size_t)H->F));
+        times_pair_factors(H, w, w->nn, n);
         return;
     }
     chunk_pairs(w->nn, head_rows(H, H->x.q, c0, n), head_rows(H, H->x.k, c0, n));
@@ -400,6 +471,14 @@ static void chunk_scores(const Head *H, const ChunkWs *w, int c0, int n) {
             w->nn[i] = H->fm->kernel(w->nn[i] * r, &w->kk[i]);
         }
     for (int t = 0; t < n; t++) memset(w->kk + (size_t)t * n + t + 1, 0, (size_t)(n - t - 1) * sizeof(real));
+}
+
+// D = G' V'ᵀ, the chunk's pair cotangents (times the pairs' factors for exp
+// maps, as the pairs themselves are).
+static void chunk_pair_cotangents(const Head *H, const ChunkWs *w, int n) {
+    int d1 = H->hs + 1;
+    chunk_pairs(w->dd, mat(w->gg, n, d1, (size_t)d1), mat(w->vv, n, d1, (size_t)d1));
+    times_pair_factors(H, w, w->dd, n);
 }
 
 // The chunk's own pairs' share of the feature gradients, from D (w->dd):
@@ -427,10 +506,11 @@ static void chunk_forward(const Head *H, real *den, real *ws) {
     memset(w.S, 0, (size_t)F * d1 * sizeof(real));
     for (int c0 = 0; c0 < H->T; c0 += H->chunk) {
         int n = H->T - c0 < H->chunk ? H->T - c0 : H->chunk;
-        Mat Pq = mat(w.pq, n, F, (size_t)F), Pk = mat(w.pk, n, F, (size_t)F);
+        Mat Pq = mat(w.pq, n, F, (size_t)F), Pks = mat(w.pks, n, F, (size_t)F);
         Mat V1 = mat(w.vv, n, d1, (size_t)d1), Out = mat(w.yy, n, d1, (size_t)d1);
-        chunk_load(H, &w, PASS_FORWARD, c0, n, c0 + H->chunk, NULL, NULL);
+        chunk_load(H, &w, PASS_FORWARD, c0, n, c0 + H->chunk, NULL, NULL, w.m_end);
         mat_mul(Out, Pq, S);                                  // [Num | Den] = Φq S'
+        scale_by_query_shift(H, &w, w.yy, (size_t)d1, n, d1);
         chunk_scores(H, &w, c0, n);
         mat_mul_add(Out, mat(w.nn, n, n, (size_t)n), V1);     //            += N V'
         for (int t = 0; t < n; t++) {
@@ -439,7 +519,8 @@ static void chunk_forward(const Head *H, real *den, real *ws) {
             for (int c = 0; c < hs; c++) yi[c] = yt[c] * inv;
             den[c0 + t] = yt[hs];
         }
-        mat_mul_add(S, mat_t(Pk), V1);                        // S' += Φkᵀ V'
+        rescale_state(H, &w);
+        mat_mul_add(S, mat_t(Pks), V1);                       // S' += Φkᵀ V'
     }
 }
 
@@ -448,7 +529,9 @@ static void chunk_forward(const Head *H, real *den, real *ws) {
 //   chunks in order, S' as in forward:       dΦq = G' S'ᵀ + D Φk
 //   chunks in reverse, R' = Σ_{later chunks} Φqᵀ G' (F × d1, in S's memory):
 //     dΦk = V' R'ᵀ + Dᵀ Φq,   dV += Φk R + Nᵀ G   (R, G: R', G' without the last column)
-// (for kernel maps the D terms go to q and k instead: chunk_pair_grads)
+// (for kernel maps the D terms go to q and k instead: chunk_pair_grads;
+// for exp maps the factors above scale the rows: r_t on the G' S'ᵀ rows
+// and on G' entering R', s_u on the R' terms of key u).
 static void chunk_backward(const Head *H, const HeadView *d, const real *den, real *ws) {
     int F = H->F, hs = H->hs, d1 = hs + 1, T = H->T, c = H->chunk;
     ChunkWs w = chunk_ws(H, ws);
@@ -456,30 +539,44 @@ static void chunk_backward(const Head *H, const HeadView *d, const real *den, re
     memset(w.S, 0, (size_t)F * d1 * sizeof(real));
     for (int c0 = 0; c0 < T; c0 += c) {
         int n = T - c0 < c ? T - c0 : c;
-        Mat Pk = mat(w.pk, n, F, (size_t)F), dP = mat(w.df, n, F, (size_t)F);
+        Mat Pks = mat(w.pks, n, F, (size_t)F), dP = mat(w.df, n, F, (size_t)F);
         Mat V1 = mat(w.vv, n, d1, (size_t)d1), G1 = mat(w.gg, n, d1, (size_t)d1);
-        chunk_load(H, &w, PASS_QUERIES, c0, n, c0 + c, d, den);
+        w.m_before[c0 / c] = w.m_end;
+        chunk_load(H, &w, PASS_QUERIES, c0, n, c0 + c, d, den, w.m_end);
         mat_mul(dP, G1, mat_t(S));              // dΦq = G' S'ᵀ
-        chunk_pairs(w.dd, G1, V1);              // D = G' V'ᵀ
+        scale_by_query_shift(H, &w, w.df, (size_t)F, n, F);
+        chunk_pair_cotangents(H, &w, n);        // D = G' V'ᵀ
         if (H->fm->kernel) chunk_scores(H, &w, c0, n);
         chunk_pair_grads(H, &w, QUERY, c0, n, d);   //  + D Φk
         phi_backward_rows(H, QUERY, c0, n, w.pq, w.df, d);
-        mat_mul_add(S, mat_t(Pk), V1);          // S' += Φkᵀ V'
+        rescale_state(H, &w);
+        mat_mul_add(S, mat_t(Pks), V1);         // S' += Φkᵀ V'
     }
-    memset(w.S, 0, (size_t)F * d1 * sizeof(real));   // now R'
+    // Now R', from the last chunk back, holding the later queries under the
+    // current chunk's M_end.
+    memset(w.S, 0, (size_t)F * d1 * sizeof(real));
     for (int c0 = (T - 1) / c * c; c0 >= 0; c0 -= c) {
         int n = T - c0 < c ? T - c0 : c;
-        Mat Pq = mat(w.pq, n, F, (size_t)F), Pk = mat(w.pk, n, F, (size_t)F), dP = mat(w.df, n, F, (size_t)F);
+        Mat Pq = mat(w.pq, n, F, (size_t)F), Pks = mat(w.pks, n, F, (size_t)F), dP = mat(w.df, n, F, (size_t)F);
         Mat V1 = mat(w.vv, n, d1, (size_t)d1), G1 = mat(w.gg, n, d1, (size_t)d1);
-        chunk_load(H, &w, PASS_KEYS, c0, n, c0 - c, d, den);
-        chunk_pairs(w.dd, G1, V1);              // D = G' V'ᵀ
+        chunk_load(H, &w, PASS_KEYS, c0, n, c0 - c, d, den, w.m_before[c0 / c]);
+        chunk_pair_cotangents(H, &w, n);        // D = G' V'ᵀ
         chunk_scores(H, &w, c0, n);
         mat_mul(dP, V1, mat_t(S));              // dΦk = V' R'ᵀ
         Mat dV = head_rows(H, d->v, c0, n);
-        mat_mul_add(dV, Pk, mat(w.S, F, hs, (size_t)d1));                          // dV += Φk R
+        mat_mul_add(dV, Pks, mat(w.S, F, hs, (size_t)d1));                          // dV += Φk R
         mat_mul_add(dV, mat_t(mat(w.nn, n, n, (size_t)n)), mat(w.gg, n, hs, (size_t)d1));   //  + Nᵀ G
+        if (H->fm->exp_map)   // key u's share of dΦk through R' is scaled by s_u
+            for (int u = 0; u < n; u++) {
+                real su = pair_factor(H, w.ks[u], w.m_end);
+                for (int f = 0; f < F; f++) w.df[(size_t)u * F + f] *= su;
+            }
         chunk_pair_grads(H, &w, KEY, c0, n, d);     // dΦk += Dᵀ Φq
         phi_backward_rows(H, KEY, c0, n, w.pk, w.df, d);
+        // R' for the chunk before, under its M_end (this chunk's M_prev):
+        // rescaled, and this chunk's queries added with their r_t.
+        rescale_state(H, &w);
+        scale_by_query_shift(H, &w, w.gg, (size_t)d1, n, d1);
         mat_mul_add(S, mat_t(Pq), G1);          // R' += Φqᵀ G'
     }
 }
@@ -507,14 +604,14 @@ static LinearPlan lin_plan(const FeatureMap *fm, const Config *c, int T) {
         p.quadratic = p.distill || quad <= chunked;
     }
     size_t quad = p.quadratic || p.distill ? quad_ws_size(T, p.G, p.hs) : 0;
-    size_t chunked = p.quadratic ? 0 : chunk_ws_size(p.F, p.chunk, p.hs);
+    size_t chunked = p.quadratic ? 0 : chunk_ws_size(p.F, p.chunk, p.hs, T);
     p.ws = quad > chunked ? quad : chunked;
     if (p.ws < 2 * (size_t)p.F) p.ws = 2 * (size_t)p.F;  // step uses 2F
     return p;
 }
 
 static Head lin_head(const AttnLayer *a, const LinearPlan *p, const real *qkv, const real *y, int b, int h, int T) {
-    Head H = {a->kind->map, a, head_view(qkv, y, b, h, T, a->C, a->hs), T, a->hs, p->F, p->G, p->chunk, 0, NULL};
+    Head H = {a->kind->map, a, head_view(qkv, y, b, h, T, a->C, a->hs), T, a->hs, p->F, p->G, p->chunk, NULL};
     return H;
 }
 
@@ -541,7 +638,6 @@ static double lin_forward(AttnLayer *a, real *y, const real *qkv, int B, int T) 
             size_t o = ((size_t)b * NH + h) * T;
             real *den = a->acts + o, *lse = p.distill ? a->acts + BH * T + o : NULL;
             Head H = lin_head(a, &p, qkv, y, b, h, T);
-            H.kshift = key_shift(&H, ws);
             double dl;
             if (p.quadratic) dl = quad_forward(&H, 1, den, lse, ws);
             else {
@@ -574,7 +670,6 @@ static void lin_backward(AttnLayer *a, real *dqkv, const real *dy, const real *q
             const real *den = a->acts + o, *lse = p.distill ? a->acts + BH * T + o : NULL;
             Head H = lin_head(a, &p, qkv, y, b, h, T);
             HeadView d = head_view(dqkv, dy, b, h, T, a->C, a->hs);
-            H.kshift = key_shift(&H, ws);
             if (np) {
                 H.dp = slots + ((size_t)b * NH + h) * np;
                 memset(H.dp, 0, np * sizeof(real));
@@ -647,14 +742,15 @@ static void lin_weights(AttnLayer *a, const real *qkv, int B, int T, int b, int 
     LinearPlan p = lin_plan(a->kind->map, a->cfg, T);
     Head H = lin_head(a, &p, qkv, NULL, b, h, T);
     size_t ld = H.x.ld;
-    real *fk = xmalloc(((size_t)T + 1) * (p.G > p.F ? p.G : p.F) * sizeof(real), "attention weights"), *fq = fk + (size_t)T * p.G;
-    H.kshift = key_shift(&H, fk);   // before fk is filled: it holds T·G >= chunk·F
-    for (int j = 0; j < T; j++) psi(&H, KEY, H.x.k + j * ld, fk + (size_t)j * p.G);
+    real *fk = xmalloc(((size_t)T + 1) * p.G * sizeof(real) + (size_t)T * sizeof(real), "attention weights");
+    real *fq = fk + (size_t)T * p.G, *ks = fq + p.G, M = -INFINITY;
+    for (int j = 0; j < T; j++) ks[j] = psi(&H, KEY, H.x.k + j * ld, fk + (size_t)j * p.G);
     memset(A, 0, (size_t)T * T * sizeof(real));
     for (int i = 0; i < T; i++) {
         real *row = A + (size_t)i * T, den = 0, dn;
         psi(&H, QUERY, H.x.q + i * ld, fq);
-        for (int j = 0; j <= i; j++) den += row[j] = psi_score(&H, fq, fk + (size_t)j * p.G, &dn);
+        M = ks[i] > M ? ks[i] : M;
+        for (int j = 0; j <= i; j++) den += row[j] = psi_score(&H, fq, fk + (size_t)j * p.G, &dn) * pair_factor(&H, ks[j], M);
         real inv = inv_den(den);
         for (int j = 0; j <= i; j++) row[j] *= inv;
     }

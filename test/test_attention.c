@@ -311,16 +311,14 @@ static void check_forms(const char *kind, int B, int T, int NH, int hs, int chun
                  all_finite(dq[0], L[0].n_qkv) && all_finite(dq[1], L[1].n_qkv) && isfinite(dist[0]);
     CHECK(finite, "%s: outputs and gradients finite", what);
     double ey = rel_diff(L[0].y, L[1].y, L[0].n_y), es = rel_diff(L[0].y, ys, TC);
+    // Log-features of size |z| carry a rounding of |z|·ε into exp(z): beyond
+    // |q|, |k| ~ 30 the forms agree to that, not to FORM_TOL.
+    double tol = FORM_TOL * (range > 30 ? range / 10 : 1);
     double eg = rel_diff(dq[0], dq[1], L[0].n_qkv), ep = L[0].n_params ? rel_diff(dp[0], dp[1], L[0].n_params) : 0;
-    CHECK(ey <= FORM_TOL, "%s: quadratic vs chunked y differ by %.3g", what, ey);
-    // Performer's weights at |q|, |k| ~ 30 span e^±hundreds: in float, rows whose
-    // keys all lie far below the sequence's largest underflow (guarded to 0)
-    // in the training forms' shared key shift but not under the recurrent
-    // form's running max. Both are allowed; only double can hold them all.
-    if (sizeof(real) == 8 || range == 0 || strcmp(kind, "performer") != 0)
-        CHECK(es <= FORM_TOL, "%s: quadratic vs recurrent y differ by %.3g", what, es);
-    CHECK(eg <= FORM_TOL, "%s: quadratic vs chunked dqkv differ by %.3g", what, eg);
-    if (T > 1) CHECK(ep <= FORM_TOL, "%s: quadratic vs chunked dparams differ by %.3g", what, ep);
+    CHECK(ey <= tol, "%s: quadratic vs chunked y differ by %.3g", what, ey);
+    CHECK(es <= tol, "%s: quadratic vs recurrent y differ by %.3g", what, es);
+    CHECK(eg <= tol, "%s: quadratic vs chunked dqkv differ by %.3g", what, eg);
+    if (T > 1) CHECK(ep <= tol, "%s: quadratic vs chunked dparams differ by %.3g", what, ep);
     else {
         // One token attends only to itself: y = v, so D = g·(v − y) = 0 and the
         // exact parameter gradient is 0. Each form returns its own rounding
@@ -338,8 +336,9 @@ static void check_forms(const char *kind, int B, int T, int NH, int hs, int chun
         ref_teacher(&L[0], P);
         double r = ref_distill(&L[0], P);
         free(P);
-        CHECK(fabs(dist[0] - dist[1]) <= FORM_TOL * fabs(dist[0]), "%s: distillation %.12g vs %.12g", what, dist[0], dist[1]);
-        CHECK(fabs(dist[0] - r) <= REF_TOL * fabs(r), "%s: distillation %.12g, from the definition %.12g", what, dist[0], r);
+        CHECK(fabs(dist[0] - dist[1]) <= tol * fabs(dist[0]), "%s: distillation %.12g vs %.12g", what, dist[0], dist[1]);
+        if (range <= 30)   // the definition, unstabilised, overflows beyond
+            CHECK(fabs(dist[0] - r) <= REF_TOL * fabs(r), "%s: distillation %.12g, from the definition %.12g", what, dist[0], r);
     }
     free(ys);
     layer_free(&L[0]);
@@ -356,6 +355,12 @@ static void test_forms(void) {
     }
     check_forms("hedgehog", 2, 37, 2, 8, 8, 0, 0.7);
     check_forms("hedgehog", 1, 200, 2, 16, 16, 30, 0.7);
+    // Magnitudes where a trained model's exp maps span more than float's
+    // range within one row: every form must still agree with the recurrent
+    // one (a single key shift for the whole sequence zeroed such rows).
+    check_forms("performer", 1, 300, 2, 32, 64, 60, 0);
+    check_forms("hedgehog", 1, 300, 2, 32, 64, 200, 0);
+    check_forms("hedgehog", 1, 300, 2, 32, 64, 200, 0.5);
 }
 
 // ---------------------------------------------------------------------------
