@@ -10,7 +10,9 @@
 //     elu        phi(x) = elu(x) + 1
 //     taylor     phi(x) = [1, x', x'⊗x'/√2], x' = x/d^¼  (phi·phi = 1 + s + s²/2)
 //     performer  random features m^-½ exp(W x' − ‖x'‖²/2)
-//     hedgehog   a learned map [exp(Ux + b), exp(−(Ux + b))]
+//     hedgehog   a learned map [exp(Ux + b), exp(−(Ux + b))], or its two
+//                softmax forms (hedgehog_map = softmax | joint)
+//     t2r        a learned map relu(Wx + b) (the earlier conversion method)
 //
 // A row of the table names the kind, its engine and, for the linear kinds,
 // its feature map. The model calls only the attn_* functions below, which
@@ -25,7 +27,10 @@ static const AttnKind KINDS[] = {
     {"elu", NULL, &LINEAR_ENGINE, &ELU_MAP},
     {"taylor", NULL, &LINEAR_ENGINE, &TAYLOR_MAP},
     {"performer", NULL, &LINEAR_ENGINE, &PERFORMER_MAP},
-    {"hedgehog", NULL, &LINEAR_ENGINE, &HEDGEHOG_MAP},
+    {"hedgehog", "exp", &LINEAR_ENGINE, &HEDGEHOG_MAP},
+    {"hedgehog", "softmax", &LINEAR_ENGINE, &HEDGEHOG_SOFTMAX_MAP},
+    {"hedgehog", "joint", &LINEAR_ENGINE, &HEDGEHOG_JOINT_MAP},
+    {"t2r", NULL, &LINEAR_ENGINE, &T2R_MAP},
 };
 enum { N_KINDS = sizeof KINDS / sizeof KINDS[0] };
 
@@ -49,8 +54,31 @@ const char *attn_kind_names(void) {
 
 const AttnKind *attn_find(const Config *c) {
     for (int i = 0; i < N_KINDS; i++)
-        if (strcmp(KINDS[i].name, c->attention) == 0) return &KINDS[i];
+        if (strcmp(KINDS[i].name, c->attention) == 0 && (!KINDS[i].variant || strcmp(KINDS[i].variant, c->hedgehog_map) == 0))
+            return &KINDS[i];
     die("attention '%s' is not implemented in this build (available: %s)", c->attention, attn_kind_names());
+}
+
+const char *attn_difference(const Config *a, const Config *b, char *buf, size_t n) {
+    const AttnKind *k = attn_find(a);
+    if (strcmp(a->attention, b->attention) != 0) {
+        snprintf(buf, n, "attention = %s", a->attention);
+        return buf;
+    }
+    const char *keys = k->map && k->map->settings ? k->map->settings : "";
+    while (*keys) {
+        char key[64], va[CONFIG_STR], vb[CONFIG_STR];
+        size_t len = strcspn(keys, " ");
+        snprintf(key, sizeof key, "%.*s", (int)len, keys);
+        keys += len + (keys[len] == ' ');
+        config_value(a, key, va, sizeof va);
+        config_value(b, key, vb, sizeof vb);
+        if (strcmp(va, vb) != 0) {
+            snprintf(buf, n, "%s = %s", key, va);
+            return buf;
+        }
+    }
+    return NULL;
 }
 
 static size_t opt_size(size_t (*f)(const Config *c), const Config *c) { return f ? f(c) : 0; }

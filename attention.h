@@ -77,6 +77,10 @@ const AttnKind *attn_find(const Config *c);
 int attn_kinds(const AttnKind *const **kinds);
 // The kind names as "softmax|elu|..." (the config's choices for `attention`).
 const char *attn_kind_names(void);
+// NULL when configs a and b give the same attention: the same kind and the
+// same values of the settings its parameters' meaning depends on. Else the
+// first difference, as "key = a's value", in buf.
+const char *attn_difference(const Config *a, const Config *b, char *buf, size_t n);
 
 // Sizes, per layer, in reals. Parameters are laid out with the n_decay
 // entries that are 2-D weight matrices first (they get AdamW weight
@@ -122,6 +126,7 @@ typedef struct {
 } HeadView;
 
 static inline HeadView head_view(const real *qkv, const real *y, int b, int h, int T, int C, int hs) {
+    if (!qkv) return (HeadView){NULL, NULL, NULL, NULL, 3 * (size_t)C, (size_t)C};   // no gradient wanted
     real *q = (real *)qkv + (size_t)b * T * 3 * C + (size_t)h * hs;
     real *yh = y ? (real *)y + (size_t)b * T * C + (size_t)h * hs : NULL;
     return (HeadView){q, q + C, q + 2 * (size_t)C, yh, 3 * (size_t)C, (size_t)C};

@@ -56,7 +56,7 @@ typedef struct {
     const FeatureMap *fm;
     const AttnLayer *a;
     HeadView x;       // its q, k, v rows, and its output rows y
-    int T, hs, F, G, chunk;
+    int h, T, hs, F, G, chunk;
     real *dp;         // this pair's parameter-gradient slot (backward), or NULL
 } Head;
 
@@ -76,24 +76,71 @@ static const real *role_rows(const Head *H, Role role) { return role == QUERY ? 
 // Backward treats the shifts as constants, which is exact because A does
 // not depend on them.
 
+static int is_exp(const Head *H) { return H->fm->phi == PHI_EXP; }
+
+// z (F) -> softmax over each of `groups` equal parts, in place.
+static void softmax_groups(real *z, int F, int groups) {
+    for (int g = 0, n = F / groups; g < groups; g++) {
+        real *zg = z + g * n;
+        real inv = (real)(1.0 / exp_shift_sum(zg, n, row_max(zg, n)));
+        for (int i = 0; i < n; i++) zg[i] *= inv;
+    }
+}
+
+// The map's output z (F) into features in place, as the map's `phi` says;
+// returns the shift subtracted before exp (0 for the other kinds of phi).
+static real features_of(const Head *H, real *z) {
+    switch (H->fm->phi) {
+    case PHI_EXP: {
+        real shift = row_max(z, H->F);
+        exp_shifted(z, H->F, shift);
+        return shift;
+    }
+    case PHI_RELU:
+        for (int i = 0; i < H->F; i++) z[i] = z[i] > 0 ? z[i] : 0;
+        return 0;
+    case PHI_SOFTMAX_HALVES: softmax_groups(z, H->F, 2); return 0;
+    case PHI_SOFTMAX: softmax_groups(z, H->F, 1); return 0;
+    default: return 0;
+    }
+}
+
+// df (F), the gradient of features f, into the gradient of z, in place:
+// exp: df·f; relu: df where f > 0; softmax: f ⊙ (df − f·df) per group.
+static void features_backward(const Head *H, const real *f, real *df) {
+    int F = H->F, groups = H->fm->phi == PHI_SOFTMAX_HALVES ? 2 : 1;
+    switch (H->fm->phi) {
+    case PHI_EXP:
+        for (int i = 0; i < F; i++) df[i] *= f[i];
+        break;
+    case PHI_RELU:
+        for (int i = 0; i < F; i++) df[i] = f[i] > 0 ? df[i] : 0;
+        break;
+    case PHI_SOFTMAX_HALVES:
+    case PHI_SOFTMAX:
+        for (int g = 0, n = F / groups; g < groups; g++) {
+            real s = dot(f + g * n, df + g * n, n);
+            for (int i = g * n; i < (g + 1) * n; i++) df[i] = f[i] * (df[i] - s);
+        }
+        break;
+    default: break;
+    }
+}
+
 // x (hs) -> f (F); returns the shift subtracted before exp (0 without exp).
 static real phi(const Head *H, Role role, const real *x, real *f) {
-    H->fm->map(H->a, role, x, f);
-    if (!H->fm->exp_map) return 0;
-    real shift = row_max(f, H->F);
-    exp_shifted(f, H->F, shift);
-    return shift;
+    H->fm->map(H->a, role, H->h, x, f);
+    return features_of(H, f);
 }
 
 // The factor that puts a key with own shift K in the row of a query whose
 // keys' largest shift is M (1 without exp maps).
-static real pair_factor(const Head *H, real K, real M) { return H->fm->exp_map ? exp_r(K - M) : 1; }
+static real pair_factor(const Head *H, real K, real M) { return is_exp(H) ? exp_r(K - M) : 1; }
 
 // df (F) at f = phi(x) -> dx (hs) += (when dx), H->dp +=. Overwrites df.
 static void phi_backward(const Head *H, Role role, const real *x, const real *f, real *df, real *dx) {
-    if (H->fm->exp_map)
-        for (int i = 0; i < H->F; i++) df[i] *= f[i];
-    H->fm->map_backward(H->a, role, x, df, dx, H->dp);
+    features_backward(H, f, df);
+    H->fm->map_backward(H->a, role, H->h, x, df, dx, H->dp);
 }
 
 // Tokens [t0, t0+n) in one role: z (n×F) = the map of their q or k, before
@@ -101,9 +148,9 @@ static void phi_backward(const Head *H, Role role, const real *x, const real *f,
 static void map_rows(const Head *H, Role role, int t0, int n, real *z) {
     const real *x = role_rows(H, role) + (size_t)t0 * H->x.ld;
     size_t ld = H->x.ld;
-    if (H->fm->map_rows) H->fm->map_rows(H->a, role, x, ld, n, z);
+    if (H->fm->map_rows) H->fm->map_rows(H->a, role, H->h, x, ld, n, z);
     else
-        for (int t = 0; t < n; t++) H->fm->map(H->a, role, x + t * ld, z + (size_t)t * H->F);
+        for (int t = 0; t < n; t++) H->fm->map(H->a, role, H->h, x + t * ld, z + (size_t)t * H->F);
 }
 
 // The same rows' features: f (n×F) = phi of their q or k; each row's shift
@@ -111,10 +158,9 @@ static void map_rows(const Head *H, Role role, int t0, int n, real *z) {
 static void phi_rows(const Head *H, Role role, int t0, int n, real *f, real *shift) {
     size_t F = H->F;
     map_rows(H, role, t0, n, f);
-    if (!H->fm->exp_map) return;
+    if (H->fm->phi == PHI_Z) return;
     for (int t = 0; t < n; t++) {
-        real m = row_max(f + t * F, H->F);
-        exp_shifted(f + t * F, H->F, m);
+        real m = features_of(H, f + t * F);
         if (shift) shift[t] = m;
     }
 }
@@ -129,9 +175,11 @@ static void phi_backward_rows(const Head *H, Role role, int t0, int n, const rea
         for (int t = 0; t < n; t++) phi_backward(H, role, x + t * ld, f + t * F, df + t * F, dx + t * ld);
         return;
     }
-    if (H->fm->exp_map)
+    if (is_exp(H))
         for (size_t i = 0; i < (size_t)n * F; i++) df[i] *= f[i];
-    H->fm->map_backward_rows(H->a, role, x, ld, n, df, dx, H->dp);
+    else
+        for (int t = 0; t < n; t++) features_backward(H, f + t * F, df + t * F);
+    H->fm->map_backward_rows(H->a, role, H->h, x, ld, n, df, dx, H->dp);
 }
 
 // The quadratic form scores pairs of "pair features" psi (G of them):
@@ -225,9 +273,10 @@ static double quad_forward(const Head *H, int write_y, real *den, real *lse, rea
         real sum = 0, dn;
         for (int j = 0; j <= i; j++) {
             n[j] = psi_score(H, fq, fk + (size_t)j * G, &dn);
-            if (H->fm->exp_map) n[j] *= pair_factor(H, ks[j], M);
+            if (is_exp(H)) n[j] *= pair_factor(H, ks[j], M);
             sum += n[j];
         }
+        sum += H->fm->den_eps;
         if (write_y) {   // y_i = Σ_j n_ij v_j / den_i
             real *yi = H->x.y + (size_t)i * H->x.ldy, inv = inv_den(sum);
             memset(yi, 0, (size_t)hs * sizeof(real));
@@ -272,7 +321,7 @@ static void quad_backward(const Head *H, const HeadView *d, const real *den, con
         for (int j = 0; j <= i; j++) {
             const real *fkj = fk + (size_t)j * G;
             real dn, n = psi_score(H, fq, fkj, &dn), D = 0, Dd = 0;
-            if (H->fm->exp_map) {   // n and its derivative carry the pair's factor
+            if (is_exp(H)) {   // n and its derivative carry the pair's factor
                 real f = pair_factor(H, ks[j], M);
                 n *= f;
                 dn *= f;
@@ -356,7 +405,7 @@ static ChunkWs chunk_ws(const Head *H, real *ws) {
     w.nn = w.yy + c * d1;
     w.dd = w.nn + c * c;
     w.kk = w.dd + c * c;
-    w.pks = H->fm->exp_map ? w.kk + c * c : w.pk;
+    w.pks = is_exp(H) ? w.kk + c * c : w.pk;
     w.ks = w.kk + c * c + c * F;
     w.ms = w.ks + c;
     w.m_before = w.ms + c;
@@ -402,7 +451,7 @@ static void chunk_load(const Head *H, ChunkWs *w, ChunkPass pass, int c0, int n,
         vt[hs] = 1;
         if (d) w->gg[(size_t)t * d1 + hs] = cotangent(H, d, w->gg + (size_t)t * d1, den, c0 + t);
     }
-    if (!H->fm->exp_map) return;
+    if (!is_exp(H)) return;
     w->m_prev = m_prev;
     real M = m_prev;
     for (int t = 0; t < n; t++) {
@@ -421,7 +470,7 @@ static void chunk_load(const Head *H, ChunkWs *w, ChunkPass pass, int c0, int n,
 // r_t = exp(M_prev − M_t): the earlier chunks as query t sees them. Nothing
 // to do in the first chunk, where S' (or the rows) are still zero.
 static void scale_by_query_shift(const Head *H, const ChunkWs *w, real *rows, size_t ld, int n, int width) {
-    if (!H->fm->exp_map || w->m_prev == -INFINITY) return;
+    if (!is_exp(H) || w->m_prev == -INFINITY) return;
     for (int t = 0; t < n; t++) {
         real r = pair_factor(H, w->m_prev, w->ms[t]);
         for (int j = 0; j < width; j++) rows[(size_t)t * ld + j] *= r;
@@ -430,7 +479,7 @@ static void scale_by_query_shift(const Head *H, const ChunkWs *w, real *rows, si
 
 // Exp maps: S' (or R'), kept under M_prev, rescaled to the chunk's M_end.
 static void rescale_state(const Head *H, const ChunkWs *w) {
-    if (!H->fm->exp_map || w->m_prev == -INFINITY) return;
+    if (!is_exp(H) || w->m_prev == -INFINITY) return;
     real r = pair_factor(H, w->m_prev, w->m_end);
     for (size_t i = 0; i < (size_t)H->F * (H->hs + 1); i++) w->S[i] *= r;
 }
@@ -444,7 +493,7 @@ static void chunk_pairs(real *out, Mat X, Mat Y) {
 
 // Exp maps: a chunk's pair matrix times the pairs' factors (w->kk).
 static void times_pair_factors(const Head *H, const ChunkWs *w, real *pairs, int n) {
-    if (!H->fm->exp_map) return;
+    if (!is_exp(H)) return;
     for (int t = 0; t < n; t++)
         for (int u = 0; u <= t; u++) pairs[(size_t)t * n + u] *= w->kk[(size_t)t * n + u];
 }
@@ -515,9 +564,9 @@ static void chunk_forward(const Head *H, real *den, real *ws) {
         mat_mul_add(Out, mat(w.nn, n, n, (size_t)n), V1);     //            += N V'
         for (int t = 0; t < n; t++) {
             const real *yt = w.yy + (size_t)t * d1;
-            real *yi = H->x.y + (size_t)(c0 + t) * H->x.ldy, inv = inv_den(yt[hs]);
+            real dent = yt[hs] + H->fm->den_eps, *yi = H->x.y + (size_t)(c0 + t) * H->x.ldy, inv = inv_den(dent);
             for (int c = 0; c < hs; c++) yi[c] = yt[c] * inv;
-            den[c0 + t] = yt[hs];
+            den[c0 + t] = dent;
         }
         rescale_state(H, &w);
         mat_mul_add(S, mat_t(Pks), V1);                       // S' += Φkᵀ V'
@@ -566,7 +615,7 @@ static void chunk_backward(const Head *H, const HeadView *d, const real *den, re
         Mat dV = head_rows(H, d->v, c0, n);
         mat_mul_add(dV, Pks, mat(w.S, F, hs, (size_t)d1));                          // dV += Φk R
         mat_mul_add(dV, mat_t(mat(w.nn, n, n, (size_t)n)), mat(w.gg, n, hs, (size_t)d1));   //  + Nᵀ G
-        if (H->fm->exp_map)   // key u's share of dΦk through R' is scaled by s_u
+        if (is_exp(H))   // key u's share of dΦk through R' is scaled by s_u
             for (int u = 0; u < n; u++) {
                 real su = pair_factor(H, w.ks[u], w.m_end);
                 for (int f = 0; f < F; f++) w.df[(size_t)u * F + f] *= su;
@@ -596,7 +645,7 @@ static LinearPlan lin_plan(const FeatureMap *fm, const Config *c, int T) {
     p.hs = head_size(c);
     p.F = fm->n_features(c);
     p.G = fm->kernel ? p.hs : p.F;
-    p.distill = fm->distill && c->distill_weight > 0;
+    p.distill = c->distill_weight > 0;
     p.chunk = c->chunk_size < T ? c->chunk_size : T;
     if (strcmp(c->attention_form, "auto") != 0) p.quadratic = strcmp(c->attention_form, "quadratic") == 0;
     else {
@@ -611,7 +660,7 @@ static LinearPlan lin_plan(const FeatureMap *fm, const Config *c, int T) {
 }
 
 static Head lin_head(const AttnLayer *a, const LinearPlan *p, const real *qkv, const real *y, int b, int h, int T) {
-    Head H = {a->kind->map, a, head_view(qkv, y, b, h, T, a->C, a->hs), T, a->hs, p->F, p->G, p->chunk, NULL};
+    Head H = {a->kind->map, a, head_view(qkv, y, b, h, T, a->C, a->hs), h, T, a->hs, p->F, p->G, p->chunk, NULL};
     return H;
 }
 
@@ -667,7 +716,10 @@ static void lin_backward(AttnLayer *a, real *dqkv, const real *dy, const real *q
         for (int h = 0; h < NH; h++) {
             real *ws = a->scratch + (size_t)THREAD_ID * p.ws;
             size_t o = ((size_t)b * NH + h) * T;
-            const real *den = a->acts + o, *lse = p.distill ? a->acts + BH * T + o : NULL;
+            // The distillation's gradient reaches the map's parameters, and q
+            // and k only when distill_qk_grad = 1: without either, nothing.
+            const real *den = a->acts + o, *lse = p.distill && (np || a->cfg->distill_qk_grad) ? a->acts + BH * T + o : NULL;
+            if (!dy && !lse) continue;   // no gradient to take
             Head H = lin_head(a, &p, qkv, y, b, h, T);
             HeadView d = head_view(dqkv, dy, b, h, T, a->C, a->hs);
             if (np) {
@@ -714,8 +766,9 @@ static void lin_step(AttnLayer *a, real *state, real *y, const real *qkv, int po
         real *S = state + (size_t)h * ((size_t)F * hs + F + 1), *z = S + (size_t)F * hs, *M = z + F;
         const real *q = qkv + (size_t)h * hs, *k = q + C, *v = q + 2 * C;
         Head H = lin_head(a, &p, qkv, NULL, 0, h, 1);
-        fm->map(a, KEY, k, fk);
-        if (fm->exp_map) {
+        H.h = h;
+        fm->map(a, KEY, h, k, fk);
+        if (fm->phi == PHI_EXP) {
             real mk = row_max(fk, F);
             if (pos == 0 || mk > *M) {
                 if (pos > 0) {
@@ -725,10 +778,11 @@ static void lin_step(AttnLayer *a, real *state, real *y, const real *qkv, int po
                 *M = mk;
             }
             exp_shifted(fk, F, *M);
-        }
+        } else
+            features_of(&H, fk);
         state_add(S, z, fk, v, 1, F, hs);
         phi(&H, QUERY, q, fq);
-        real *yh = y + (size_t)h * hs, inv = inv_den(dot(fq, z, F));
+        real *yh = y + (size_t)h * hs, inv = inv_den(dot(fq, z, F) + fm->den_eps);
         memset(yh, 0, (size_t)hs * sizeof(real));
         state_read(yh, S, fq, F, hs);
         for (int c = 0; c < hs; c++) yh[c] *= inv;
@@ -751,7 +805,7 @@ static void lin_weights(AttnLayer *a, const real *qkv, int B, int T, int b, int 
         psi(&H, QUERY, H.x.q + i * ld, fq);
         M = ks[i] > M ? ks[i] : M;
         for (int j = 0; j <= i; j++) den += row[j] = psi_score(&H, fq, fk + (size_t)j * p.G, &dn) * pair_factor(&H, ks[j], M);
-        real inv = inv_den(den);
+        real inv = inv_den(den + H.fm->den_eps);
         for (int j = 0; j <= i; j++) row[j] *= inv;
     }
     free(fk);

@@ -134,8 +134,9 @@ static void load_llmc(GPT2 *m, FILE *f, const int32_t *h, const char *path, long
             read_reals(m->p[i], m->sizes[i], 4, f, path);
         }
     }
-    if (m->n_attn > 0)
-        warn("'%s' is an llm.c GPT-2 checkpoint: the %s attention parameters keep their initial values", path, m->attn->name);
+    if (strcmp(m->cfg.attention, "softmax") != 0)
+        printf("converted %s (llm.c's softmax GPT-2) to attention = %s: the GPT-2 tensors copied%s\n", path,
+               m->cfg.attention, m->n_attn ? "; the attention's own parameters start fresh" : "");
 }
 
 void model_load(GPT2 *m, const char *path, TrainState *ts) {
@@ -146,6 +147,9 @@ void model_load(GPT2 *m, const char *path, TrainState *ts) {
     xfread(h, sizeof(int32_t), H_INTS, f, path);
     if (h[H_MAGIC] == LLMC_MAGIC) {
         if (ts) die("'%s' is an llm.c checkpoint: it has weights only and can start a run (init_from) but not resume one", path);
+        if (strcmp(m->cfg.attention, "softmax") != 0 && !m->cfg.convert)
+            die("'%s' is llm.c's softmax GPT-2 but this config's attention is %s: add convert=1 to start from its tensors",
+                path, m->cfg.attention);
         load_llmc(m, f, h, path, size);
         xfclose(f, path);
         check_finite(m, path);
@@ -155,27 +159,61 @@ void model_load(GPT2 *m, const char *path, TrainState *ts) {
     if (h[H_VERSION] != CKPT_VERSION) die("checkpoint '%s' has version %d; this build reads version %d", path, h[H_VERSION], CKPT_VERSION);
     int rb = h[H_REAL_BYTES];
     if (rb != 4 && rb != 8) die("checkpoint '%s': element size %d is neither 4 nor 8 (corrupt header)", path, rb);
-    char name[33] = {0};
-    memcpy(name, &h[H_ATTN_NAME], 32);
-    if (strcmp(name, m->attn->name) != 0)
-        die("checkpoint '%s' was trained with attention = %s but the config says %s", path, name, m->attn->name);
     check_dim(path, "n_layer", h[H_LAYER], m->L);
     check_dim(path, "n_head", h[H_HEAD], m->NH);
     check_dim(path, "n_embd", h[H_EMBD], m->C);
     check_dim(path, "seq_len", h[H_SEQ], m->maxT);
     check_dim(path, "vocab_size", h[H_VOCAB], m->V);
-    check_dim(path, "attention parameters per layer", h[H_ATTN_PARAMS], (long)m->n_attn);
-    check_dim(path, "attention buffers per layer", h[H_ATTN_BUFFERS], (long)(m->n_buffers / (size_t)m->L));
-    if (h[H_PVOCAB] != m->Vp || join64(h, H_NPARAM_LO) != m->n_params) die("checkpoint '%s': parameter count does not match this build's layout", path);
+    if (h[H_CONFIG_LEN] <= 0 || h[H_CONFIG_LEN] > (1 << 20) || h[H_ATTN_PARAMS] < 0 || h[H_ATTN_BUFFERS] < 0)
+        die("checkpoint '%s': corrupt header (config length %d, attention sizes %d, %d)", path, h[H_CONFIG_LEN],
+            h[H_ATTN_PARAMS], h[H_ATTN_BUFFERS]);
+    // The file's own layout: the GPT-2 tensors as ours, then its attention's.
+    size_t file_attn = (size_t)h[H_ATTN_PARAMS], file_buffers = (size_t)m->L * (size_t)h[H_ATTN_BUFFERS];
+    size_t file_params = m->n_params - m->sizes[P_ATTN] + (size_t)m->L * file_attn;
+    if (h[H_PVOCAB] != m->Vp || join64(h, H_NPARAM_LO) != file_params)
+        die("checkpoint '%s': parameter count does not match this build's layout", path);
     if (ts && !h[H_OPTIM]) die("checkpoint '%s' has no optimizer state: it can start a run (init_from) but not resume one", path);
     if (ts && (int64_t)join64(h, H_STEP_LO) < 0) die("checkpoint '%s': step %lld is negative: the header is corrupt", path, (long long)join64(h, H_STEP_LO));
-    size_t expect = sizeof h + (size_t)h[H_CONFIG_LEN] +
-                    (m->n_params * (h[H_OPTIM] ? 3 : 1) + m->n_buffers) * (size_t)rb;
-    if (h[H_CONFIG_LEN] < 0 || (size_t)size != expect)
+    size_t expect = sizeof h + (size_t)h[H_CONFIG_LEN] + (file_params * (h[H_OPTIM] ? 3 : 1) + file_buffers) * (size_t)rb;
+    if ((size_t)size != expect)
         die("checkpoint '%s' is %ld bytes but its header implies %zu: it is truncated or corrupt", path, size, expect);
-    xfseek(f, h[H_CONFIG_LEN], SEEK_CUR, path);
-    read_reals(m->params, m->n_params, rb, f, path);
-    read_reals(m->buffers, m->n_buffers, rb, f, path);
+
+    // Which attention it holds, from the config saved in it.
+    char *text = xmalloc((size_t)h[H_CONFIG_LEN] + 1, "checkpoint config");
+    xfread(text, 1, (size_t)h[H_CONFIG_LEN], f, path);
+    text[h[H_CONFIG_LEN]] = '\0';
+    Config saved;
+    config_defaults(&saved);
+    config_load_text(&saved, text, path);
+    free(text);
+    char name[33] = {0};
+    memcpy(name, &h[H_ATTN_NAME], 32);
+    if (strcmp(name, saved.attention) != 0)
+        die("checkpoint '%s': its header says attention = %s but its saved config says %s: it is corrupt", path, name,
+            saved.attention);
+    char why[CONFIG_STR + 64];
+    const char *diff = attn_difference(&saved, &m->cfg, why, sizeof why);
+    if (diff && (ts || !m->cfg.convert))
+        die("checkpoint '%s' was trained with %s, another attention than this config's: %s", path, diff,
+            ts ? "a run resumes only with its own attention" : "add convert=1 to start from the tensors both have");
+    if (!diff) {
+        check_dim(path, "attention parameters per layer", (long)file_attn, (long)m->n_attn);
+        check_dim(path, "attention buffers per layer", (long)h[H_ATTN_BUFFERS], (long)(m->n_buffers / (size_t)m->L));
+        read_reals(m->params, m->n_params, rb, f, path);
+        read_reals(m->buffers, m->n_buffers, rb, f, path);
+    } else {
+        // Conversion: every GPT-2 tensor, and the attention's own tensors
+        // when both kinds have them in the same shape (hedgehog's maps
+        // across hedgehog_map variants); the rest keep their fresh values.
+        int same_attn = strcmp(saved.attention, m->cfg.attention) == 0 && file_attn == m->n_attn;
+        int same_buffers = strcmp(saved.attention, m->cfg.attention) == 0 && file_buffers == m->n_buffers;
+        read_reals(m->params, m->n_params - m->sizes[P_ATTN], rb, f, path);
+        if (same_attn) read_reals(m->p[P_ATTN], m->sizes[P_ATTN], rb, f, path);
+        else xfseek(f, (long)((size_t)m->L * file_attn * (size_t)rb), SEEK_CUR, path);
+        if (same_buffers) read_reals(m->buffers, m->n_buffers, rb, f, path);
+        printf("converted %s (%s) to attention = %s: the GPT-2 tensors copied%s\n", path, diff, m->cfg.attention,
+               same_attn ? ", and the attention's own" : m->n_attn ? "; the attention's own parameters start fresh" : "");
+    }
     if (ts) {
         model_need_moments(m);
         read_reals(m->m, m->n_params, rb, f, path);
@@ -223,7 +261,7 @@ void model_from_checkpoint(GPT2 *m, const char *path) {
     Config c;
     checkpoint_config(path, &c);
     c.init_from[0] = '\0';   // the weights come from path itself
-    c.resume = 0;
+    c.convert = c.resume = 0;
     model_init(m, &c);
     model_load(m, path, NULL);
 }

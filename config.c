@@ -39,8 +39,12 @@ static const Key KEYS[] = {
     {"vocab_size", T_INT, F(vocab_size), "50257", 2, 65536, NULL, "vocabulary size: 50257 for GPT-2 BPE, 256 for bytes"},
     {"performer_features", T_INT, F(performer_features), "0", 0, 1 << 16, NULL, "Performer random features m (0 = round(d ln d))"},
     {"performer_redraw", T_INT, F(performer_redraw), "1000", 0, BIG, NULL, "redraw Performer features every this many steps (0 = never)"},
-    {"distill_weight", T_REAL, F(distill_weight), "0", 0, 1e6, NULL, "weight λ of Hedgehog's attention distillation loss (0 = off)"},
+    {"hedgehog_map", T_CHOICE, F(hedgehog_map), "exp", 0, 0, "exp|softmax|joint", "Hedgehog's map of u = Ux + b: [exp(u), exp(-u)] (the paper), [softmax(u), softmax(-u)] (LoLCATs) or softmax([u, -u]) (flash-linear-attention)"},
+    {"hedgehog_per_head", T_INT, F(hedgehog_per_head), "0", 0, 1, NULL, "1: one Hedgehog map per head; 0: one per layer, shared by its heads"},
+    {"t2r_features", T_INT, F(t2r_features), "0", 0, 1 << 16, NULL, "T2R's features F (0 = the head size)"},
+    {"distill_weight", T_REAL, F(distill_weight), "0", 0, 1e6, NULL, "weight of the attention distillation loss, linear kinds (0 = off)"},
     {"distill_qk_grad", T_INT, F(distill_qk_grad), "0", 0, 1, NULL, "1: distillation gradient also reaches q and k; 0: feature maps only"},
+    {"lm_weight", T_REAL, F(lm_weight), "1", 0, 1e6, NULL, "weight of the language-modelling loss (0: distillation only, conversion's stage 1)"},
     // optimisation
     {"batch_size", T_INT, F(batch_size), "4", 1, 1 << 20, NULL, "sequences per micro-batch B"},
     {"grad_accum", T_INT, F(grad_accum), "1", 1, 1 << 20, NULL, "micro-batches accumulated per optimizer step"},
@@ -66,7 +70,9 @@ static const Key KEYS[] = {
     {"checkpoint_every", T_INT, F(checkpoint_every), "500", 0, BIG, NULL, "write a checkpoint every this many steps (0 = only at the end)"},
     {"out_dir", T_STR, F(out_dir), "out/run", 0, 0, NULL, "directory for checkpoint, metrics CSV and saved config"},
     {"init_from", T_STR, F(init_from), "", 0, 0, NULL, "start from this checkpoint's weights (ours or llm.c's GPT-2 format)"},
-    {"resume", T_INT, F(resume), "0", 0, 1, NULL, "1: continue the run saved in out_dir exactly where it stopped"},
+    {"convert", T_INT, F(convert), "0", 0, 1, NULL, "1: init_from may hold another attention kind; the tensors both have are copied"},
+    {"trainable", T_CHOICE, F(trainable), "all", 0, 0, "all|feature_maps", "what the optimizer updates: every parameter, or only the attention feature maps"},
+    {"resume", T_INT, F(resume), "0", 0, 1, NULL, "1: continue the run saved in out_dir exactly where it stopped (init_from and convert, which said how it started, are then ignored)"},
     {"threads", T_INT, F(threads), "0", 0, 4096, NULL, "OpenMP threads (0 = OpenMP's default)"},
 };
 #define N_KEYS (int)(sizeof KEYS / sizeof KEYS[0])
@@ -192,7 +198,8 @@ void config_validate(const Config *c) {
     if (c->n_embd % c->n_head != 0)
         die("config: n_embd = %d is not divisible by n_head = %d", c->n_embd, c->n_head);
     if (c->min_lr > c->lr) die("config: min_lr = %g is larger than lr = %g", c->min_lr, c->lr);
-    if (c->resume && c->init_from[0]) die("config: resume = 1 and init_from are exclusive (resume reloads out_dir)");
+    if (c->convert && !c->init_from[0] && !c->resume) die("config: convert = 1 converts the checkpoint init_from names: give init_from=PATH");
+    if (c->lm_weight == 0 && c->distill_weight == 0) die("config: lm_weight = 0 and distill_weight = 0 leave nothing to train");
 }
 
 // The shortest %g form that reads back to exactly x (0.0002, not
@@ -205,21 +212,27 @@ static const char *format_real(char *buf, size_t n, double x) {
     return buf;
 }
 
+static void format_value(const Key *k, const Config *c, char *buf, size_t n) {
+    const char *base = (const char *)c + k->offset;
+    switch (k->type) {
+    case T_INT: snprintf(buf, n, "%d", *(const int *)base); break;
+    case T_LONG: snprintf(buf, n, "%ld", *(const long *)base); break;
+    case T_REAL: format_real(buf, n, *(const double *)base); break;
+    default: snprintf(buf, n, "%s", base); break;
+    }
+}
+
+void config_value(const Config *c, const char *key, char *buf, size_t n) {
+    const Key *k = find_key(key);
+    if (!k) die("internal: no config key '%s'", key);
+    format_value(k, c, buf, n);
+}
+
 void config_write(const Config *c, FILE *f) {
+    char value[CONFIG_STR];
     for (int i = 0; i < N_KEYS; i++) {
-        const Key *k = &KEYS[i];
-        const char *base = (const char *)c + k->offset;
-        fprintf(f, "%s = ", k->name);
-        switch (k->type) {
-        case T_INT: fprintf(f, "%d\n", *(const int *)base); break;
-        case T_LONG: fprintf(f, "%ld\n", *(const long *)base); break;
-        case T_REAL: {
-            char num[32];
-            fprintf(f, "%s\n", format_real(num, sizeof num, *(const double *)base));
-            break;
-        }
-        default: fprintf(f, "%s\n", base); break;
-        }
+        format_value(&KEYS[i], c, value, sizeof value);
+        fprintf(f, "%s = %s\n", KEYS[i].name, value);
     }
 }
 
@@ -236,6 +249,8 @@ void config_help(FILE *f) {
         fputc('\n', f);
     }
 }
+
+int config_t2r_features(const Config *c) { return c->t2r_features > 0 ? c->t2r_features : c->n_embd / c->n_head; }
 
 int config_performer_m(const Config *c) {
     if (c->performer_features > 0) return c->performer_features;

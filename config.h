@@ -13,14 +13,18 @@
 
 typedef struct {
     // model
-    char attention[32];          // softmax | taylor | elu | performer | hedgehog
+    char attention[32];          // a kind of attention.c's table
     char attention_form[16];     // auto | quadratic | chunked
     int chunk_size;
     int n_layer, n_head, n_embd, seq_len, vocab_size;
     int performer_features;      // 0 = round(d ln d)
     int performer_redraw;        // optimizer steps between redraws, 0 = never
-    double distill_weight;       // λ of Hedgehog's attention distillation
+    char hedgehog_map[16];       // exp | softmax | joint
+    int hedgehog_per_head;       // 1: one map per head; 0: one per layer
+    int t2r_features;            // T2R's F (0 = the head size)
+    double distill_weight;       // weight of the attention distillation loss
     int distill_qk_grad;         // 1: the distillation gradient reaches q and k
+    double lm_weight;            // weight of the language-modelling loss
     // optimisation
     int batch_size, grad_accum, max_steps, warmup_steps;
     double lr, min_lr, weight_decay, beta1, beta2, adam_eps, grad_clip;
@@ -33,6 +37,8 @@ typedef struct {
     // run management
     int log_every, checkpoint_every;
     char out_dir[CONFIG_STR], init_from[CONFIG_STR];
+    int convert;                 // 1: init_from may hold another attention kind
+    char trainable[16];          // all | feature_maps
     int resume;
     int threads;                 // 0 = OpenMP's default
 } Config;
@@ -49,9 +55,13 @@ void config_load_text(Config *c, const char *text, const char *origin);
 void config_validate(const Config *c);
 // The effective configuration as `key = value` lines, loadable again.
 void config_write(const Config *c, FILE *f);
+// Key `key`'s value as the echo writes it, into buf; exits on an unknown key.
+void config_value(const Config *c, const char *key, char *buf, size_t n);
 // Print every key with its default and meaning (./train --help).
 void config_help(FILE *f);
 // Derived: Performer feature count m (resolves performer_features = 0).
 int config_performer_m(const Config *c);
+// Derived: T2R's feature count (resolves t2r_features = 0).
+int config_t2r_features(const Config *c);
 
 #endif

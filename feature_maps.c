@@ -7,8 +7,9 @@
 // gradients), and fills one FeatureMap (feature_maps.h) that attention.c's
 // table points to. docs/attention.md derives every one.
 //
-// Maps marked exp_map return log phi: the engine shifts those logarithms
-// before exponentiating so that nothing overflows (the shifts cancel in A).
+// A map returns z; its `phi` field says how the engine makes features of it
+// (feature_maps.h): as they are, exp(z) (the engine shifts z first so that
+// nothing overflows; the shifts cancel in A), relu(z), or softmaxes of z.
 #include "feature_maps.h"
 #include "matmul.h"
 
@@ -21,13 +22,13 @@
 
 static int elu_features(const Config *c) { return head_size(c); }
 
-static void elu_map(const AttnLayer *a, Role role, const real *x, real *z) {
-    (void)role;
+static void elu_map(const AttnLayer *a, Role role, int h, const real *x, real *z) {
+    (void)role; (void)h;
     for (int i = 0; i < a->hs; i++) z[i] = x[i] > 0 ? x[i] + 1 : exp_r(x[i]);
 }
 
-static void elu_map_backward(const AttnLayer *a, Role role, const real *x, const real *dz, real *dx, real *dp) {
-    (void)role; (void)dp;
+static void elu_map_backward(const AttnLayer *a, Role role, int h, const real *x, const real *dz, real *dx, real *dp) {
+    (void)role; (void)h; (void)dp;
     for (int i = 0; dx && i < a->hs; i++) dx[i] += dz[i] * (x[i] > 0 ? 1 : exp_r(x[i]));
 }
 
@@ -44,8 +45,8 @@ static int taylor_features(const Config *c) {
     return 1 + d + d * (d + 1) / 2;
 }
 
-static void taylor_map(const AttnLayer *a, Role role, const real *restrict x, real *restrict z) {
-    (void)role;
+static void taylor_map(const AttnLayer *a, Role role, int h, const real *restrict x, real *restrict z) {
+    (void)role; (void)h;
     int d = a->hs;
     real r = (real)pow((double)d, -0.25), r2 = r * r, *o = z + 1 + d;
     z[0] = 1;
@@ -62,8 +63,8 @@ static void taylor_map(const AttnLayer *a, Role role, const real *restrict x, re
 // row by row of the products: row i's dot with x (for dx_i) and its axpy into
 // dx (for every j > i). (One loop that did both made each step wait on the
 // last; that was a quarter of Taylor's chunked time.)
-static void taylor_map_backward(const AttnLayer *a, Role role, const real *x, const real *dz, real *dx, real *dp) {
-    (void)role; (void)dp;
+static void taylor_map_backward(const AttnLayer *a, Role role, int h, const real *x, const real *dz, real *dx, real *dp) {
+    (void)role; (void)h; (void)dp;
     if (!dx) return;
     int d = a->hs;
     real r = (real)pow((double)d, -0.25), r2 = r * r;
@@ -92,16 +93,16 @@ static size_t performer_n_buffers(const Config *c) { return (size_t)config_perfo
 static int performer_features(const Config *c) { return config_performer_m(c); }
 
 // log phi; m^(-1/2) and −‖x'‖²/2 of queries cancel in A but keep z exact.
-static void performer_map(const AttnLayer *a, Role role, const real *x, real *z) {
-    (void)role;
+static void performer_map(const AttnLayer *a, Role role, int h, const real *x, real *z) {
+    (void)role; (void)h;
     int d = a->hs, m = config_performer_m(a->cfg);
     real r = (real)pow((double)d, -0.25), c = dot(x, x, d) * r * r / 2 + (real)(0.5 * log((double)m));
     for (int f = 0; f < m; f++) z[f] = dot(a->buffers + (size_t)f * d, x, d) * r - c;
 }
 
 // dx = r (Wᵀ dz − x' Σ dz)
-static void performer_map_backward(const AttnLayer *a, Role role, const real *x, const real *dz, real *dx, real *dp) {
-    (void)role; (void)dp;
+static void performer_map_backward(const AttnLayer *a, Role role, int h, const real *x, const real *dz, real *dx, real *dp) {
+    (void)role; (void)h; (void)dp;
     if (!dx) return;
     int d = a->hs, m = config_performer_m(a->cfg);
     real r = (real)pow((double)d, -0.25), sum = 0;
@@ -113,8 +114,8 @@ static void performer_map_backward(const AttnLayer *a, Role role, const real *x,
 }
 
 // The same for n rows: z = r X Wᵀ − c_t, one matrix product.
-static void performer_map_rows(const AttnLayer *a, Role role, const real *x, size_t ld, int n, real *z) {
-    (void)role;
+static void performer_map_rows(const AttnLayer *a, Role role, int h, const real *x, size_t ld, int n, real *z) {
+    (void)role; (void)h;
     int d = a->hs, m = config_performer_m(a->cfg);
     real r = (real)pow((double)d, -0.25), lm = (real)(0.5 * log((double)m));
     mat_mul(mat(z, n, m, (size_t)m), mat(x, n, d, ld), mat_t(mat(a->buffers, m, d, (size_t)d)));   // X Wᵀ
@@ -126,9 +127,9 @@ static void performer_map_rows(const AttnLayer *a, Role role, const real *x, siz
 }
 
 // dX += r (dZ W) − r² (Σ_f dz_tf) x_t, dZ scaled by r in place first.
-static void performer_map_backward_rows(const AttnLayer *a, Role role, const real *x, size_t ld, int n, real *dz,
+static void performer_map_backward_rows(const AttnLayer *a, Role role, int h, const real *x, size_t ld, int n, real *dz,
                                         real *dx, real *dp) {
-    (void)role; (void)dp;
+    (void)role; (void)h; (void)dp;
     if (!dx) return;
     int d = a->hs, m = config_performer_m(a->cfg);
     real r = (real)pow((double)d, -0.25);
@@ -185,36 +186,56 @@ static void performer_before_step(AttnLayer *a, long step) {
 
 const FeatureMap PERFORMER_MAP = {
     .n_features = performer_features, .map = performer_map, .map_backward = performer_map_backward,
-    .map_rows = performer_map_rows, .map_backward_rows = performer_map_backward_rows, .exp_map = 1,
-    .n_buffers = performer_n_buffers, .init = performer_init, .before_step = performer_before_step};
+    .map_rows = performer_map_rows, .map_backward_rows = performer_map_backward_rows, .phi = PHI_EXP,
+    .n_buffers = performer_n_buffers, .init = performer_init, .before_step = performer_before_step,
+    .settings = "performer_features"};
 
 // ===========================================================================
-// hedgehog: phi(x) = [exp(Ux + b), exp(−(Ux + b))], F = 2d, one map for queries
-// (U_q, b_q) and one for keys (U_k, b_k) per layer, shared by its heads,
-// identity init. params: U_q (d×d), U_k (d×d) — decayed — then b_q, b_k (d).
+// hedgehog (Zhang et al. 2024): a learned map of u = U x + b (d features),
+// z = [u, −u] (F = 2d), made into features in one of three published ways
+// (hedgehog_map, one table row each in attention.c):
+//   exp      phi = [exp(u), exp(−u)]              the paper (Appendix A)
+//   softmax  phi = [softmax(u), softmax(−u)]      LoLCATs
+//   joint    phi = softmax([u, −u])              flash-linear-attention (which feeds [2u, −2u])
+// One map for queries (U_q, b_q) and one for keys (U_k, b_k), shared by a
+// layer's heads or, with hedgehog_per_head = 1, one pair per head;
+// identity init. params: every U (d×d) — decayed — then every b (d), map
+// pair g's U_q, U_k at (2g, 2g+1)·d², its b_q, b_k after all the U's.
+
+static int hedgehog_pairs(const Config *c) { return c->hedgehog_per_head ? c->n_head : 1; }
 
 static size_t hedgehog_n_params(const Config *c) {
     size_t d = (size_t)head_size(c);
-    return 2 * d * d + 2 * d;
+    return (size_t)hedgehog_pairs(c) * (2 * d * d + 2 * d);
 }
 static size_t hedgehog_n_decay(const Config *c) {
     size_t d = (size_t)head_size(c);
-    return 2 * d * d;
+    return (size_t)hedgehog_pairs(c) * 2 * d * d;
 }
 static int hedgehog_features(const Config *c) { return 2 * head_size(c); }
+
+// Where head h's map in this role keeps U and b, in params or gradients.
+static size_t hedgehog_u(const AttnLayer *a, Role role, int h) {
+    size_t g = a->cfg->hedgehog_per_head ? (size_t)h : 0, d = (size_t)a->hs;
+    return (2 * g + role) * d * d;
+}
+static size_t hedgehog_b(const AttnLayer *a, Role role, int h) {
+    size_t g = a->cfg->hedgehog_per_head ? (size_t)h : 0, d = (size_t)a->hs;
+    return hedgehog_n_decay(a->cfg) + (2 * g + role) * d;
+}
 
 static void hedgehog_init(AttnLayer *a, Rng *rng) {
     (void)rng;
     int d = a->hs;
     memset(a->params, 0, hedgehog_n_params(a->cfg) * sizeof(real));
-    for (Role role = QUERY; role <= KEY; role++)
-        for (int i = 0; i < d; i++) a->params[(size_t)role * d * d + (size_t)i * d + i] = 1;
+    for (int g = 0; g < 2 * hedgehog_pairs(a->cfg); g++)
+        for (int i = 0; i < d; i++) a->params[(size_t)g * d * d + (size_t)i * d + i] = 1;
 }
 
-// log phi: z = [u, −u], u = U x + b.
-static void hedgehog_map(const AttnLayer *a, Role role, const real *x, real *z) {
+// z = [u, −u], u = U x + b.
+static void hedgehog_map(const AttnLayer *a, Role role, int h, const real *x, real *z) {
     int d = a->hs;
-    const real *U = a->params + (size_t)role * d * d, *bias = a->params + 2 * (size_t)d * d + (size_t)role * d;
+    const real *U = a->params + hedgehog_u(a, role, h), *bias = a->params + hedgehog_b(a, role, h);
     for (int i = 0; i < d; i++) {
         z[i] = dot(U + (size_t)i * d, x, d) + bias[i];
         z[d + i] = -z[i];
@@ -222,10 +243,11 @@ static void hedgehog_map(const AttnLayer *a, Role role, const real *x, real *z) 
 }
 
 // du = dz[:d] − dz[d:]: dx += Uᵀdu, dU += du xᵀ, db += du.
-static void hedgehog_map_backward(const AttnLayer *a, Role role, const real *x, const real *dz, real *dx, real *dp) {
+static void hedgehog_map_backward(const AttnLayer *a, Role role, int h, const real *x, const real *dz, real *dx,
+                                  real *dp) {
     int d = a->hs;
-    const real *U = a->params + (size_t)role * d * d;
-    real *dU = dp + (size_t)role * d * d, *db = dp + 2 * (size_t)d * d + (size_t)role * d;
+    const real *U = a->params + hedgehog_u(a, role, h);
+    real *dU = dp + hedgehog_u(a, role, h), *db = dp + hedgehog_b(a, role, h);
     for (int i = 0; i < d; i++) {
         real du = dz[i] - dz[d + i];
         if (dx) axpy(dx, du, U + (size_t)i * d, d);
@@ -236,9 +258,9 @@ static void hedgehog_map_backward(const AttnLayer *a, Role role, const real *x, 
 
 // The same for n rows: U = X Uᵀ + b as one matrix product; backward
 // dX += dU_rows U, dU += dU_rowsᵀ X, db += column sums, with dU_rows = dz[:, :d] − dz[:, d:].
-static void hedgehog_map_rows(const AttnLayer *a, Role role, const real *x, size_t ld, int n, real *z) {
+static void hedgehog_map_rows(const AttnLayer *a, Role role, int h, const real *x, size_t ld, int n, real *z) {
     int d = a->hs;
-    const real *U = a->params + (size_t)role * d * d, *bias = a->params + 2 * (size_t)d * d + (size_t)role * d;
+    const real *U = a->params + hedgehog_u(a, role, h), *bias = a->params + hedgehog_b(a, role, h);
     mat_mul(mat(z, n, d, 2 * (size_t)d), mat(x, n, d, ld), mat_t(mat(U, d, d, (size_t)d)));   // X Uᵀ into the first halves
     for (int t = 0; t < n; t++) {
         real *zt = z + (size_t)t * 2 * d;
@@ -249,12 +271,12 @@ static void hedgehog_map_rows(const AttnLayer *a, Role role, const real *x, size
     }
 }
 
-static void hedgehog_map_backward_rows(const AttnLayer *a, Role role, const real *x, size_t ld, int n, real *dz,
-                                       real *dx, real *dp) {
+static void hedgehog_map_backward_rows(const AttnLayer *a, Role role, int h, const real *x, size_t ld, int n,
+                                       real *dz, real *dx, real *dp) {
     int d = a->hs;
     size_t F = 2 * (size_t)d;
-    const real *U = a->params + (size_t)role * d * d;
-    real *dU = dp + (size_t)role * d * d, *db = dp + 2 * (size_t)d * d + (size_t)role * d;
+    const real *U = a->params + hedgehog_u(a, role, h);
+    real *dU = dp + hedgehog_u(a, role, h), *db = dp + hedgehog_b(a, role, h);
     for (int t = 0; t < n; t++) {
         real *dzt = dz + t * F;
         for (int i = 0; i < d; i++) {
@@ -269,6 +291,83 @@ static void hedgehog_map_backward_rows(const AttnLayer *a, Role role, const real
 
 const FeatureMap HEDGEHOG_MAP = {
     .n_features = hedgehog_features, .map = hedgehog_map, .map_backward = hedgehog_map_backward,
-    .map_rows = hedgehog_map_rows, .map_backward_rows = hedgehog_map_backward_rows, .exp_map = 1, .distill = 1,
-    .n_params = hedgehog_n_params, .n_decay = hedgehog_n_decay, .init = hedgehog_init};
+    .map_rows = hedgehog_map_rows, .map_backward_rows = hedgehog_map_backward_rows, .phi = PHI_EXP,
+    .n_params = hedgehog_n_params, .n_decay = hedgehog_n_decay, .init = hedgehog_init,
+    .settings = "hedgehog_map hedgehog_per_head"};
+const FeatureMap HEDGEHOG_SOFTMAX_MAP = {
+    .n_features = hedgehog_features, .map = hedgehog_map, .map_backward = hedgehog_map_backward,
+    .map_rows = hedgehog_map_rows, .map_backward_rows = hedgehog_map_backward_rows, .phi = PHI_SOFTMAX_HALVES,
+    .n_params = hedgehog_n_params, .n_decay = hedgehog_n_decay, .init = hedgehog_init,
+    .settings = "hedgehog_map hedgehog_per_head"};
+const FeatureMap HEDGEHOG_JOINT_MAP = {
+    .n_features = hedgehog_features, .map = hedgehog_map, .map_backward = hedgehog_map_backward,
+    .map_rows = hedgehog_map_rows, .map_backward_rows = hedgehog_map_backward_rows, .phi = PHI_SOFTMAX,
+    .n_params = hedgehog_n_params, .n_decay = hedgehog_n_decay, .init = hedgehog_init,
+    .settings = "hedgehog_map hedgehog_per_head"};
 
+// ===========================================================================
+// t2r (Kasai et al. 2021, "Finetuning Pretrained Transformers into RNNs"):
+// phi(x) = relu(W x + b), W (F×d), b (F), F = t2r_features; one map per
+// layer, for queries and keys alike, shared by the heads. A fresh W is
+// N(0, 1/d), b = 0. ReLU features can all be zero, so the engine adds 1e-6
+// to every denominator (den_eps). params: W — decayed — then b.
+
+static int t2r_features(const Config *c) { return config_t2r_features(c); }
+static size_t t2r_n_decay(const Config *c) { return (size_t)config_t2r_features(c) * head_size(c); }
+static size_t t2r_n_params(const Config *c) { return t2r_n_decay(c) + (size_t)config_t2r_features(c); }
+
+static void t2r_init(AttnLayer *a, Rng *rng) {
+    size_t n = t2r_n_decay(a->cfg);
+    double std = 1 / sqrt((double)a->hs);
+    for (size_t i = 0; i < n; i++) a->params[i] = (real)(std * rng_normal(rng));
+    memset(a->params + n, 0, (size_t)config_t2r_features(a->cfg) * sizeof(real));
+}
+
+// z = W x + b (the engine takes the relu).
+static void t2r_map(const AttnLayer *a, Role role, int h, const real *x, real *z) {
+    (void)role; (void)h;
+    int d = a->hs, F = config_t2r_features(a->cfg);
+    const real *W = a->params, *bias = a->params + t2r_n_decay(a->cfg);
+    for (int f = 0; f < F; f++) z[f] = dot(W + (size_t)f * d, x, d) + bias[f];
+}
+
+// dx += Wᵀ dz, dW += dz xᵀ, db += dz.
+static void t2r_map_backward(const AttnLayer *a, Role role, int h, const real *x, const real *dz, real *dx,
+                             real *dp) {
+    (void)role; (void)h;
+    int d = a->hs, F = config_t2r_features(a->cfg);
+    const real *W = a->params;
+    real *dW = dp, *db = dp + t2r_n_decay(a->cfg);
+    for (int f = 0; f < F; f++) {
+        if (dx) axpy(dx, dz[f], W + (size_t)f * d, d);
+        axpy(dW + (size_t)f * d, dz[f], x, d);
+        db[f] += dz[f];
+    }
+}
+
+// The same for n rows: Z = X Wᵀ + b; dX += dZ W, dW += dZᵀ X, db += column sums.
+static void t2r_map_rows(const AttnLayer *a, Role role, int h, const real *x, size_t ld, int n, real *z) {
+    (void)role; (void)h;
+    int d = a->hs, F = config_t2r_features(a->cfg);
+    const real *W = a->params, *bias = a->params + t2r_n_decay(a->cfg);
+    mat_mul(mat(z, n, F, (size_t)F), mat(x, n, d, ld), mat_t(mat(W, F, d, (size_t)d)));   // X Wᵀ
+    for (int t = 0; t < n; t++)
+        for (int f = 0; f < F; f++) z[(size_t)t * F + f] += bias[f];
+}
+
+static void t2r_map_backward_rows(const AttnLayer *a, Role role, int h, const real *x, size_t ld, int n, real *dz,
+                                  real *dx, real *dp) {
+    (void)role; (void)h;
+    int d = a->hs, F = config_t2r_features(a->cfg);
+    real *db = dp + t2r_n_decay(a->cfg);
+    Mat dZ = mat(dz, n, F, (size_t)F);
+    for (int t = 0; t < n; t++)
+        for (int f = 0; f < F; f++) db[f] += dz[(size_t)t * F + f];
+    if (dx) mat_mul_add(mat(dx, n, d, ld), dZ, mat(a->params, F, d, (size_t)d));   // dX += dZ W
+    mat_mul_add(mat(dp, F, d, (size_t)d), mat_t(dZ), mat(x, n, d, ld));            // dW += dZᵀ X
+}
+
+const FeatureMap T2R_MAP = {
+    .n_features = t2r_features, .map = t2r_map, .map_backward = t2r_map_backward, .map_rows = t2r_map_rows,
+    .map_backward_rows = t2r_map_backward_rows, .phi = PHI_RELU, .den_eps = (real)1e-6, .n_params = t2r_n_params,
+    .n_decay = t2r_n_decay, .init = t2r_init, .settings = "t2r_features"};

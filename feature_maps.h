@@ -12,21 +12,36 @@
 
 typedef enum { QUERY, KEY } Role;
 
+// How the engine turns a map's output z (F reals) into the features phi.
+typedef enum {
+    PHI_Z,              // phi = z
+    PHI_EXP,            // phi = exp(z), under shifts that cancel in A ("Features, stabilised")
+    PHI_RELU,           // phi = max(z, 0)
+    PHI_SOFTMAX_HALVES, // phi = [softmax(z[:F/2]), softmax(z[F/2:])]
+    PHI_SOFTMAX,        // phi = softmax(z) over all F
+} PhiOfZ;
+
 struct FeatureMap {
     int (*n_features)(const Config *c);  // F
-    // x (hs) -> z (F): phi(x), or log phi(x) when exp_map (the engine then
-    // subtracts its stabilising constants and exponentiates).
-    void (*map)(const AttnLayer *a, Role role, const real *x, real *z);
+    // x (hs), a query or key of head h -> z (F), which `phi` below turns
+    // into the features.
+    void (*map)(const AttnLayer *a, Role role, int h, const real *x, real *z);
     // dz (F) at x -> dx (hs) += (skipped when dx is NULL) and dp += (parameter
     // gradients in the params layout; only maps with parameters use it).
-    void (*map_backward)(const AttnLayer *a, Role role, const real *x, const real *dz, real *dx, real *dp);
+    void (*map_backward)(const AttnLayer *a, Role role, int h, const real *x, const real *dz, real *dx, real *dp);
     // Optional: the same for n rows at once (x and dx rows ld apart, z and dz
     // n×F; dz is overwritten), as matrix products; the chunked form uses them.
-    void (*map_rows)(const AttnLayer *a, Role role, const real *x, size_t ld, int n, real *z);
-    void (*map_backward_rows)(const AttnLayer *a, Role role, const real *x, size_t ld, int n, real *dz, real *dx,
-                              real *dp);
-    int exp_map;
-    int distill;  // Hedgehog's attention distillation applies
+    void (*map_rows)(const AttnLayer *a, Role role, int h, const real *x, size_t ld, int n, real *z);
+    void (*map_backward_rows)(const AttnLayer *a, Role role, int h, const real *x, size_t ld, int n, real *dz,
+                              real *dx, real *dp);
+    PhiOfZ phi;
+    // The config keys whose values change what the map's parameters and
+    // buffers mean (space-separated): a checkpoint trained with other values
+    // is another kind, loaded only by conversion.
+    const char *settings;
+    // Added to every row's denominator, in every form (T2R: its features can
+    // all be zero). 0 for the maps whose features are positive.
+    real den_eps;
     // Optional shortcut: phi(q)·phi(k) = kernel(q·k/√d) (Taylor), returning
     // the kernel and its derivative in *dk. The quadratic form then scores
     // pairs from q·k (d multiply-adds) instead of from F features.
@@ -42,7 +57,8 @@ struct FeatureMap {
 };
 
 // The maps of feature_maps.c.
-extern const FeatureMap ELU_MAP, TAYLOR_MAP, PERFORMER_MAP, HEDGEHOG_MAP;
+extern const FeatureMap ELU_MAP, TAYLOR_MAP, PERFORMER_MAP, HEDGEHOG_MAP, HEDGEHOG_SOFTMAX_MAP, HEDGEHOG_JOINT_MAP,
+    T2R_MAP;
 
 // Head size d of a config.
 static inline int head_size(const Config *c) { return c->n_embd / c->n_head; }

@@ -401,6 +401,6 @@ void matmul_backward(real *dinp, real *dweight, real *dbias, const real *dout,
                      const real *inp, const real *weight, int BT, int C, int OC) {
     double t0 = now_seconds();
     matmul_input_grad(dinp, dout, weight, BT, C, OC);
-    matmul_weight_grad(dweight, dbias, dout, inp, BT, C, OC);
+    if (dweight) matmul_weight_grad(dweight, dbias, dout, inp, BT, C, OC);
     prof_add(PROF_MATMUL_BWD, t0);
 }

@@ -106,16 +106,19 @@ void layernorm_backward(real *dinp, real *dw, real *db, real *partial, const rea
             }
         }
     }
-    // Combine the per-chunk partials in chunk order: the same sum for any thread count.
-    #pragma omp parallel for schedule(static)
-    for (int c = 0; c < C; c++) {
-        real sw = 0, sb = 0;
-        for (int k = 0; k < n_chunks; k++) {
-            sw += partial[(size_t)k * 2 * C + c];
-            sb += partial[(size_t)k * 2 * C + C + c];
+    // Combine the per-chunk partials in chunk order: the same sum for any
+    // thread count. (dw NULL: a frozen layernorm, only dinp wanted.)
+    if (dw) {
+        #pragma omp parallel for schedule(static)
+        for (int c = 0; c < C; c++) {
+            real sw = 0, sb = 0;
+            for (int k = 0; k < n_chunks; k++) {
+                sw += partial[(size_t)k * 2 * C + c];
+                sb += partial[(size_t)k * 2 * C + C + c];
+            }
+            dw[c] += sw;
+            db[c] += sb;
         }
-        dw[c] += sw;
-        db[c] += sb;
     }
     prof_add(PROF_LAYERNORM, t0);
 }
@@ -260,10 +263,14 @@ static void add_run(GPT2 *m, size_t off, size_t n, int decay) {
     m->runs[m->n_runs++] = (struct DecayRun){off, n, decay};
 }
 
+static int maps_only(const GPT2 *m) { return strcmp(m->cfg.trainable, "feature_maps") == 0; }
+
 static void build_decay_runs(GPT2 *m) {
     size_t n_decay = attn_n_decay(m->attn, &m->cfg);
     m->runs = xcalloc(N_PARAM_TENSORS + 2 * (size_t)m->L, sizeof *m->runs, "weight-decay runs");
-    for (int i = 0; i < N_PARAM_TENSORS; i++) {
+    m->train_lo = maps_only(m) ? (size_t)(m->p[P_ATTN] - m->params) : 0;
+    m->train_hi = m->n_params;
+    for (int i = maps_only(m) ? P_ATTN : 0; i < N_PARAM_TENSORS; i++) {
         size_t off = (size_t)(m->p[i] - m->params);
         if (i == P_ATTN)
             for (int l = 0; l < m->L; l++, off += m->n_attn) {
@@ -295,6 +302,9 @@ void model_init(GPT2 *m, const Config *cfg) {
     m->n_params = 0;
     for (int i = 0; i < N_PARAM_TENSORS; i++) m->n_params += m->sizes[i];
     m->n_buffers = (size_t)m->L * attn_n_buffers(m->attn, c);
+    if (strcmp(c->trainable, "feature_maps") == 0 && m->n_attn == 0)
+        die("config: trainable = feature_maps, but attention = %s has no trained feature map (hedgehog and t2r do)",
+            c->attention);
     memory_check((double)(m->n_params + m->n_buffers) * sizeof(real), "the model's parameters", SHRINK_MODEL);
     m->params = xcalloc(m->n_params, sizeof(real), "parameters");
     size_t off = 0;
@@ -540,7 +550,7 @@ void model_forward(GPT2 *m, const int *tokens, const int *targets, int B, int T)
     for (int i = 0; i < N; i++) sum += m->losses[i];
     m->lm_loss = sum / N;
     m->distill_loss = distill / ((double)L * B * m->NH * T);
-    m->loss = m->lm_loss + m->cfg.distill_weight * m->distill_loss;
+    m->loss = m->cfg.lm_weight * m->lm_loss + m->cfg.distill_weight * m->distill_loss;
 }
 
 void model_zero_grad(GPT2 *m) {
@@ -552,20 +562,35 @@ static void zero(real *x, size_t n) { memset(x, 0, n * sizeof(real)); }
 
 // The forward's list in reverse. dresidual carries the gradient of the
 // residual stream down the blocks; each branch adds its share into it.
+// Frozen tensors (trainable = feature_maps) get no gradient: their weight
+// products are skipped (NULL).
 void model_backward(GPT2 *m, double grad_scale) {
     need_grads(m);
     int B = m->B, T = m->T, N = B * T, C = m->C, L = m->L;
     size_t NC = (size_t)N * C;
     double distill_scale = grad_scale * m->cfg.distill_weight / ((double)L * B * m->NH * T);
+    if (m->cfg.lm_weight == 0 && !m->cfg.distill_qk_grad) {
+        // Distillation alone, into the feature maps only: each layer's
+        // attention takes it from its own q and k; nothing else moves.
+        for (int l = 0; l < L; l++) {
+            BlockActs a = block_acts(m, l);
+            attn_backward(a.attn, NULL, NULL, a.qkv, a.atty, B, T, distill_scale);
+        }
+        return;
+    }
+    int frozen = maps_only(m);
+    real *no_grad[N_PARAM_TENSORS] = {0}, *const *g = frozen ? no_grad : m->g;
     // LM head and final layernorm: dresidual = d(the last block's out)
-    softmax_xent_backward(m->logits, m->targets, (real)(grad_scale / N), N, m->Vp);
-    zero(m->dln, NC);
-    matmul_backward(m->dln, m->g[P_WTE], NULL, m->logits, m->lnf, m->p[P_WTE], N, C, m->Vp);
     zero(m->dresidual, NC);
-    layernorm_backward(m->dresidual, m->g[P_LNFW], m->g[P_LNFB], m->ln_partial, m->dln,
-                       m->residual3 + (size_t)(L - 1) * NC, m->p[P_LNFW], m->lnf_mean, m->lnf_rstd, N, C);
+    if (m->cfg.lm_weight != 0) {
+        softmax_xent_backward(m->logits, m->targets, (real)(grad_scale * m->cfg.lm_weight / N), N, m->Vp);
+        zero(m->dln, NC);
+        matmul_backward(m->dln, g[P_WTE], NULL, m->logits, m->lnf, m->p[P_WTE], N, C, m->Vp);
+        layernorm_backward(m->dresidual, g[P_LNFW], g[P_LNFB], m->ln_partial, m->dln,
+                           m->residual3 + (size_t)(L - 1) * NC, m->p[P_LNFW], m->lnf_mean, m->lnf_rstd, N, C);
+    }
     for (int l = L - 1; l >= 0; l--) {
-        BlockParams w = block_params(m->p, l, C), dw = block_params(m->g, l, C);
+        BlockParams w = block_params(m->p, l, C), dw = frozen ? (BlockParams){0} : block_params(m->g, l, C);
         BlockActs a = block_acts(m, l);
         // MLP branch: dresidual is d(out), out = res2 + fcproj(gelu(fc(ln2(res2))))
         zero(m->dfch_gelu, 4 * NC);
@@ -580,12 +605,13 @@ void model_backward(GPT2 *m, double grad_scale) {
         matmul_backward(m->datty, dw.attprojw, dw.attprojb, m->dresidual, a.atty, w.attprojw, N, C, C);
         zero(m->dqkv, 3 * NC);
         attn_backward(a.attn, m->dqkv, m->datty, a.qkv, a.atty, B, T, distill_scale);
+        if (l == 0 && frozen) break;   // nothing below the first attention trains
         zero(m->dln, NC);
         matmul_backward(m->dln, dw.qkvw, dw.qkvb, m->dqkv, a.ln1, w.qkvw, N, C, 3 * C);
         layernorm_backward(m->dresidual, dw.ln1w, dw.ln1b, m->ln_partial, m->dln, a.in, w.ln1w, a.ln1_mean,
                            a.ln1_rstd, N, C);
     }
-    encoder_backward(m->g[P_WTE], m->g[P_WPE], m->dresidual, m->tokens, B, T, C);
+    if (!frozen) encoder_backward(m->g[P_WTE], m->g[P_WPE], m->dresidual, m->tokens, B, T, C);
 }
 
 // ---------------------------------------------------------------------------
@@ -600,7 +626,8 @@ void model_begin_step(GPT2 *m) {
 
 double model_grad_norm(const GPT2 *m) {
     if (!m->grads) return 0;
-    size_t n = m->n_params, n_chunks = (n + NORM_CHUNK - 1) / NORM_CHUNK;
+    const real *grads = m->grads + m->train_lo;
+    size_t n = m->train_hi - m->train_lo, n_chunks = (n + NORM_CHUNK - 1) / NORM_CHUNK;
     double *part = xcalloc(n_chunks, sizeof(double), "gradient norm partials");
     double t0 = now_seconds();
     #pragma omp parallel for schedule(static)
@@ -610,7 +637,7 @@ double model_grad_norm(const GPT2 *m) {
         size_t end = (k + 1) * NORM_CHUNK < n ? (k + 1) * NORM_CHUNK : n;
         double s = 0;
         for (size_t i = k * NORM_CHUNK; i < end; i += NORM_BLOCK)
-            s += row_sum(m->grads + i, (int)(end - i < NORM_BLOCK ? end - i : NORM_BLOCK), 0, 1);
+            s += row_sum(grads + i, (int)(end - i < NORM_BLOCK ? end - i : NORM_BLOCK), 0, 1);
         part[k] = s;
     }
     double total = 0;

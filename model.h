@@ -43,8 +43,11 @@ typedef struct {
     size_t n_params, sizes[N_PARAM_TENSORS], n_attn;
     real *params, *grads, *m, *v;
     real *p[N_PARAM_TENSORS], *g[N_PARAM_TENSORS];
-    // The parameters as runs with one weight-decay setting each (a few dozen),
-    // so the optimizer needs no per-parameter mask to stream through.
+    // The parameters the optimizer updates (all, or with trainable =
+    // feature_maps the attention's own tensor): [train_lo, train_hi), as runs
+    // with one weight-decay setting each (a few dozen), so the optimizer
+    // streams through them with no per-parameter mask.
+    size_t train_lo, train_hi;
     struct DecayRun { size_t off, n; int decay; } *runs;
     int n_runs;
     size_t n_buffers;               // untrained attention state, L blocks
@@ -82,7 +85,8 @@ typedef struct {
 void model_init(GPT2 *m, const Config *cfg);
 void model_free(GPT2 *m);
 
-// Forward: tokens (B,T) -> m->loss (mean over positions, + λ·distill).
+// Forward: tokens (B,T) -> m->loss = lm_weight·lm_loss + distill_weight·distill_loss
+// (lm_loss: the mean cross-entropy over positions).
 // targets may be NULL (logits only, loss not computed).
 void model_forward(GPT2 *m, const int *tokens, const int *targets, int B, int T);
 // Backward of the last forward, accumulating into m->grads scaled by
@@ -94,7 +98,7 @@ void model_need_moments(GPT2 *m);
 // Start of a training step: the attention kind's per-step hook (Performer's
 // feature redraw), before the step's first forward.
 void model_begin_step(GPT2 *m);
-// Global L2 norm of the gradients (fixed summation order).
+// Global L2 norm of the trainable parameters' gradients (fixed summation order).
 double model_grad_norm(const GPT2 *m);
 // Learning rate at `step`: linear warm-up, cosine decay to min_lr at max_steps.
 double model_lr(const Config *c, long step);

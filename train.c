@@ -255,7 +255,7 @@ int main(int argc, char **argv) {
         if (stop_signal) {
             printf("stopped by signal %d after step %ld; checkpoint saved to %s\n", (int)stop_signal, m->step, r->ckpt_path);
             // config.txt holds every setting of this run, command-line overrides included.
-            printf("resume with: ./train %s/config.txt resume=1%s\n", c->out_dir, c->init_from[0] ? " init_from=" : "");
+            printf("resume with: ./train %s/config.txt resume=1\n", c->out_dir);
             return finish(r, 130);
         }
     }

@@ -4,6 +4,7 @@
 // scalar L = Σ w ⊙ f(x) has dL/dout = w, so the layer's backward must return
 // dL/dx; we compare it with (L(x+h) − L(x−h)) / 2h entry by entry.
 #include "test.h"
+#include "kinds.h"
 #include "../matmul.h"
 #include "../model.h"
 
@@ -170,10 +171,13 @@ static double model_loss(void *p) {
     return c->m->loss;
 }
 
-static void check_model(const char *kind, const char *form, double distill_weight, int qk_grad) {
+static void check_model(const AttnKind *k, const char *form, double distill_weight, int qk_grad, double lm_weight) {
     Config cfg;
     config_defaults(&cfg);
-    strcpy(cfg.attention, kind);
+    kind_config(&cfg, k);
+    char kind[48];
+    kind_label(k, kind, sizeof kind);
+    cfg.lm_weight = lm_weight;
     strcpy(cfg.attention_form, form);
     cfg.n_layer = 2; cfg.n_head = 2; cfg.n_embd = 16; cfg.seq_len = 6; cfg.vocab_size = 23;
     cfg.chunk_size = 2;  // several chunks in T = 5 when the kind is chunked
@@ -209,9 +213,14 @@ static void check_model(const char *kind, const char *form, double distill_weigh
             n = m.n_attn;
         }
         if (n == 0) continue;
-        char what[96];
-        snprintf(what, sizeof what, "model[%s %s λ=%g qk=%d] %s", kind, form, distill_weight, qk_grad, names[t]);
+        char what[128];
+        snprintf(what, sizeof what, "model[%s %s λ=%g qk=%d lm=%g] %s", kind, form, distill_weight, qk_grad, lm_weight, names[t]);
         gradcheck(what, model_loss, &c, x, g + (x - m.params), n, distill_weight > 0 ? 40 : 6);
+    }
+    if (lm_weight == 0 && !qk_grad) {   // a pure distillation gradient: the feature maps', nothing else
+        size_t lo = (size_t)(m.p[P_ATTN] - m.params), hi = lo + m.sizes[P_ATTN], nonzero = 0;
+        for (size_t i = 0; i < m.n_params; i++) nonzero += (i < lo || i >= hi) && g[i] != 0;
+        CHECK(nonzero == 0, "model[%s %s lm_weight=0]: %zu gradients outside the feature maps are nonzero", kind, form, nonzero);
     }
     free(g);
     model_free(&m);
@@ -226,14 +235,18 @@ int main(void) {
     test_softmax_xent();
     const AttnKind *const *kinds;
     int n = attn_kinds(&kinds);
-    // Every kind in each of its training forms (softmax has one; it ignores the key).
+    // Every kind in each of its training forms (softmax has one; it ignores
+    // the key); the linear kinds also with the distillation, beside the LM
+    // loss and (lm_weight = 0, conversion's stage 1) alone.
     for (int k = 0; k < n; k++) {
-        check_model(kinds[k]->name, "quadratic", 0, 0);
-        if (strcmp(kinds[k]->name, "softmax") != 0) check_model(kinds[k]->name, "chunked", 0, 0);
-    }
-    for (int qk = 0; qk <= 1; qk++) {
-        check_model("hedgehog", "quadratic", 0.7, qk);
-        check_model("hedgehog", "chunked", 0.7, qk);
+        int linear = strcmp(kinds[k]->name, "softmax") != 0;
+        for (int f = 0; f < (linear ? 2 : 1); f++) {
+            const char *form = f ? "chunked" : "quadratic";
+            check_model(kinds[k], form, 0, 0, 1);
+            if (!linear) continue;
+            for (int qk = 0; qk <= 1; qk++) check_model(kinds[k], form, 0.7, qk, 1);
+            check_model(kinds[k], form, 1, 0, 0);
+        }
     }
     return test_summary("test_grad");
 }

@@ -8,6 +8,7 @@
 #include "../data/shard.h"
 #include "../model.h"
 #include "ckpt.h"
+#include "kinds.h"
 #include "text.h"
 
 #include <stdlib.h>
@@ -27,6 +28,12 @@ static Config tiny_config(const char *kind) {
     c.n_layer = 2; c.n_head = 2; c.n_embd = 32; c.seq_len = 32; c.vocab_size = 256;
     c.chunk_size = 8;
     c.seed = 7;
+    return c;
+}
+
+static Config tiny_config_of(const AttnKind *k) {
+    Config c = tiny_config(k->name);
+    kind_config(&c, k);
     return c;
 }
 
@@ -134,17 +141,19 @@ static int run_train_measured(const char *out, const char *extra, long *peak_kb)
 }
 
 // Parameters, optimizer moments and step of a run's checkpoint.
-static GPT2 *load_run(const char *out, const char *kind) {
-    Config c = tiny_config(kind);
+static GPT2 *load_run(const char *out, const AttnKind *kind) {
+    Config c = tiny_config_of(kind);
     c.seed = 3;
     char p[512];
     snprintf(p, sizeof p, "%s/%s/model.ckpt", dir, out);
     return load_state(&c, p);
 }
 
-static void compare_runs(const char *a, const char *b, const char *kind, const char *what) {
+static void compare_runs(const char *a, const char *b, const AttnKind *kind, const char *what) {
     GPT2 *x = load_run(a, kind), *y = load_run(b, kind);
-    CHECK(same_state(x, y), "%s (%s): weights, moments and step must be bitwise identical", what, kind);
+    char label[48];
+    CHECK(same_state(x, y), "%s (%s): weights, moments and step must be bitwise identical", what,
+          kind_label(kind, label, sizeof label));
     model_free(x);
     model_free(y);
     free(x);
@@ -153,7 +162,7 @@ static void compare_runs(const char *a, const char *b, const char *kind, const c
 
 // Runs `args` to 16 steps straight, and to 8 then resumed to 16; the two
 // must end bitwise identical.
-static void check_resume(const char *name, const char *args, const char *kind, const char *what) {
+static void check_resume(const char *name, const char *args, const AttnKind *kind, const char *what) {
     char straight[64], resumed[64], extra[512];
     snprintf(straight, sizeof straight, "%s_straight", name);
     snprintf(resumed, sizeof resumed, "%s_resumed", name);
@@ -169,9 +178,11 @@ static void check_resume(const char *name, const char *args, const char *kind, c
 static void test_resume_bitwise(void) {
     // A constant schedule after warm-up (min_lr = lr), so a run stopped at
     // step 8 and resumed to 16 follows the very same learning rates.
-    check_resume("plain", "min_lr=3e-3 grad_accum=2", "softmax", "resume");
+    Config c = tiny_config("softmax");
+    check_resume("plain", "min_lr=3e-3 grad_accum=2", attn_find(&c), "resume");
     // Performer redrawing every 4 steps: the resume point (8) is a redraw.
-    check_resume("performer", "min_lr=3e-3 grad_accum=2 attention=performer performer_redraw=4", "performer",
+    strcpy(c.attention, "performer");
+    check_resume("performer", "min_lr=3e-3 grad_accum=2 attention=performer performer_redraw=4", attn_find(&c),
                  "resume across a feature redraw");
 }
 
@@ -203,14 +214,16 @@ static void test_threads_bitwise(void) {
     const AttnKind *const *kinds;
     int n = attn_kinds(&kinds);
     for (int k = 0; k < n; k++) {
-        char extra[256], a[64], b[64];
-        snprintf(a, sizeof a, "t1_%s", kinds[k]->name);
-        snprintf(b, sizeof b, "t2_%s", kinds[k]->name);
-        snprintf(extra, sizeof extra, "attention=%s max_steps=4 threads=1", kinds[k]->name);
+        char extra[256], a[64], b[64], label[48], args[96];
+        kind_label(kinds[k], label, sizeof label);
+        kind_args(kinds[k], args, sizeof args);
+        snprintf(a, sizeof a, "t1_%s", label);
+        snprintf(b, sizeof b, "t2_%s", label);
+        snprintf(extra, sizeof extra, "%s max_steps=4 threads=1", args);
         CHECK(run_train(a, extra) == 0, "1-thread run");
-        snprintf(extra, sizeof extra, "attention=%s max_steps=4 threads=2", kinds[k]->name);
+        snprintf(extra, sizeof extra, "%s max_steps=4 threads=2", args);
         CHECK(run_train(b, extra) == 0, "2-thread run");
-        compare_runs(a, b, kinds[k]->name, "1 vs 2 threads");
+        compare_runs(a, b, kinds[k], "1 vs 2 threads");
     }
 #else
     SKIP("built without OpenMP: thread-count identity is trivially true");
@@ -249,7 +262,9 @@ static void test_generation_matches_forward(void) {
     const AttnKind *const *kinds;
     int n = attn_kinds(&kinds);
     for (int k = 0; k < n; k++) {
-        Config c = tiny_config(kinds[k]->name);
+        Config c = tiny_config_of(kinds[k]);
+        char label[48];
+        kind_label(kinds[k], label, sizeof label);
         GPT2 m;
         model_init(&m, &c);
         enum { T = 29 };  // not a multiple of chunk_size
@@ -270,7 +285,7 @@ static void test_generation_matches_forward(void) {
             double d = fabs(seq[i] - m.logits[i]) / (1 + fabs(m.logits[i]));
             worst = d > worst ? d : worst;
         }
-        CHECK(worst < 1e-4, "%s: recurrent generation vs full forward, worst logit difference %.2e", kinds[k]->name, worst);
+        CHECK(worst < 1e-4, "%s: recurrent generation vs full forward, worst logit difference %.2e", label, worst);
         free(logits);
         model_state_free(state);
         free(seq);
@@ -327,16 +342,19 @@ static void test_each_kind_learns(void) {
     for (int k = 0; k < n; k++) {
         char out[64], extra[256];
         // Before: one step at learning rate 0 leaves the initial weights.
-        snprintf(out, sizeof out, "init_%s", kinds[k]->name);
-        snprintf(extra, sizeof extra, "attention=%s max_steps=1 lr=0 min_lr=0 eval_batches=8", kinds[k]->name);
-        CHECK(run_train(out, extra) == 0, "%s evaluates", kinds[k]->name);
+        char label[48], args[96];
+        kind_label(kinds[k], label, sizeof label);
+        kind_args(kinds[k], args, sizeof args);
+        snprintf(out, sizeof out, "init_%s", label);
+        snprintf(extra, sizeof extra, "%s max_steps=1 lr=0 min_lr=0 eval_batches=8", args);
+        CHECK(run_train(out, extra) == 0, "%s evaluates", label);
         double before = read_val_loss(out);
-        snprintf(out, sizeof out, "learn_%s", kinds[k]->name);
-        snprintf(extra, sizeof extra, "attention=%s max_steps=40 eval_batches=8", kinds[k]->name);
-        CHECK(run_train(out, extra) == 0, "%s trains", kinds[k]->name);
+        snprintf(out, sizeof out, "learn_%s", label);
+        snprintf(extra, sizeof extra, "%s max_steps=40 eval_batches=8", args);
+        CHECK(run_train(out, extra) == 0, "%s trains", label);
         double after = read_val_loss(out);
         CHECK(after < before - 1.0, "%s: validation loss on real text %.3f -> %.3f after 40 steps (should fall by > 1 nat)",
-              kinds[k]->name, before, after);
+              label, before, after);
     }
 }
 
