@@ -83,11 +83,14 @@ static void trim_csv(const char *path, long step) {
     free(text);
 }
 
-static void csv_row(Run *r, long step, double train_loss, double val_loss, double lr, double tok_s,
+// One row of metrics.csv. train_loss is the objective (lm_weight·lm +
+// distill_weight·distill); lm_loss and distill_loss are its two terms.
+static void csv_row(Run *r, long step, double train_loss, double lm, double val_loss, double lr, double tok_s,
                     double norm, double distill, double ms) {
     FILE *f = xfopen(r->csv_path, "a");
     fprintf(f, "%ld,", step);
     if (isnan(train_loss)) fprintf(f, ","); else fprintf(f, "%.9g,", train_loss);
+    fprintf(f, "%.9g,", lm);
     if (isnan(val_loss)) fprintf(f, ","); else fprintf(f, "%.9g,", val_loss);
     fprintf(f, "%.6e,%.1f,%.9g,%.9g,%.2f\n", lr, tok_s, norm, distill, ms);
     xfclose(f, r->csv_path);
@@ -205,7 +208,7 @@ int main(int argc, char **argv) {
     if (c->resume) trim_csv(r->csv_path, m->step);
     else {
         FILE *f = xfopen(r->csv_path, "w");
-        fprintf(f, "step,train_loss,val_loss,lr,tokens_per_s,grad_norm,distill_loss,ms_per_step\n");
+        fprintf(f, "step,train_loss,lm_loss,val_loss,lr,tokens_per_s,grad_norm,distill_loss,ms_per_step\n");
         xfclose(f, r->csv_path);
     }
     signal(SIGINT, on_signal);
@@ -219,12 +222,13 @@ int main(int argc, char **argv) {
         long step = m->step;
         double t0 = now_seconds();
         model_begin_step(m);
-        double loss = 0, distill = 0;
+        double loss = 0, lm = 0, distill = 0;
         for (int micro = 0; micro < c->grad_accum; micro++) {
             batch_random(&r->train, &r->data_rng, c->batch_size, c->seq_len, r->inputs, r->targets);
             model_forward(m, r->inputs, r->targets, c->batch_size, c->seq_len);
             model_backward(m, 1.0 / c->grad_accum);
             loss += m->loss / c->grad_accum;
+            lm += m->lm_loss / c->grad_accum;
             distill += m->distill_loss / c->grad_accum;
         }
         double norm = model_grad_norm(m);
@@ -246,11 +250,11 @@ int main(int argc, char **argv) {
             char eta[32];
             format_eta(eta, sizeof eta, (c->max_steps - m->step) * (total_time / steps_timed));
             printf("step %6ld/%d | loss %.4f", m->step, c->max_steps, loss);
-            if (c->distill_weight > 0) printf(" | distill %.4f", distill);
+            if (c->distill_weight > 0 || c->lm_weight != 1) printf(" (lm %.4f, distill %.4f)", lm, distill);
             printf(" | lr %.2e | norm %.3f | %.0f ms | %.0f tok/s | ETA %s\n", lr, norm, dt * 1e3, tok_s, eta);
             fflush(stdout);
         }
-        csv_row(r, m->step, loss, val_loss, lr, tok_s, norm, distill, dt * 1e3);
+        csv_row(r, m->step, loss, lm, val_loss, lr, tok_s, norm, distill, dt * 1e3);
         if (last || (c->checkpoint_every > 0 && m->step % c->checkpoint_every == 0) || stop_signal) save(r);
         if (stop_signal) {
             printf("stopped by signal %d after step %ld; checkpoint saved to %s\n", (int)stop_signal, m->step, r->ckpt_path);

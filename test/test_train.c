@@ -109,7 +109,7 @@ static void test_grad_norm(void) {
 
 // Run ./train on the text shards; returns its exit status.
 static int run_train(const char *out, const char *extra) {
-    char cmd[2048];
+    char cmd[4096];
     const char *train = getenv("TRAIN_BIN");  // the sanitizer build's own ./train (Makefile)
     snprintf(cmd, sizeof cmd,
              "%s vocab_size=256 n_layer=2 n_head=2 n_embd=32 seq_len=32 batch_size=4 chunk_size=8 "
@@ -230,6 +230,15 @@ static void test_threads_bitwise(void) {
 #endif
 }
 
+static void load_llmc_into(void *cfg) {
+    Config *c = cfg;
+    GPT2 m;
+    char p[512];
+    snprintf(p, sizeof p, "%s/llmc.bin", dir);
+    model_init(&m, c);
+    model_load(&m, p, NULL);
+}
+
 // An llm.c GPT-2 checkpoint is our first 16 tensors, float32, behind its own
 // header; write one from a model and check that loading it gives the same loss.
 static void test_llmc_import(void) {
@@ -252,6 +261,18 @@ static void test_llmc_import(void) {
     double la = a.loss;
     model_forward(&b, in, tgt, 1, 32);
     CHECK(la == b.loss, "llm.c checkpoint import reproduces the loss exactly (%.9f vs %.9f)", la, b.loss);
+    // llm.c's model is a softmax GPT-2: another kind starts from it only by conversion.
+    strcpy(c.attention, "hedgehog");
+    CHECK(expect_die(load_llmc_into, &c, "add convert=1"), "llm.c -> hedgehog is refused without convert = 1");
+    c.convert = 1;
+    strcpy(c.init_from, p);
+    GPT2 hh;
+    model_init(&hh, &c);
+    model_load(&hh, p, NULL);
+    int same = 1;
+    for (int i = 0; i < P_ATTN; i++) same &= memcmp(hh.p[i], a.p[i], a.sizes[i] * sizeof(real)) == 0;
+    CHECK(same, "llm.c -> hedgehog with convert = 1 copies every GPT-2 tensor");
+    model_free(&hh);
     model_free(&a);
     model_free(&b);
 }
@@ -325,6 +346,82 @@ static void test_memory_estimate(void) {
 #endif
 }
 
+// Conversion (docs/conversion.md): a checkpoint of one kind starts a run of
+// another only with convert = 1; the tensors both have are copied; with
+// trainable = feature_maps every other tensor stays bitwise as it was.
+static int tensor_equal(const GPT2 *a, const GPT2 *b, int t) {
+    return a->sizes[t] == b->sizes[t] && memcmp(a->p[t], b->p[t], a->sizes[t] * sizeof(real)) == 0;
+}
+
+static int run_tool(const char *cmd_fmt, const char *arg1, const char *arg2) {
+    char cmd[2048], tool[600];
+    const char *train = getenv("TRAIN_BIN");
+    const char *slash = train ? strrchr(train, '/') : NULL;
+    snprintf(tool, sizeof tool, "%.*s", slash ? (int)(slash - train + 1) : 2, slash ? train : "./");
+    snprintf(cmd, sizeof cmd, cmd_fmt, tool, arg1, arg2);
+    return system(cmd);
+}
+
+static void test_conversion(void) {
+    Config c = tiny_config("softmax");
+    c.seed = 3;
+    const AttnKind *soft = attn_find(&c);
+    CHECK(run_train("conv_teacher", "attention=softmax max_steps=4") == 0, "a softmax teacher trains");
+    char teacher[512], extra[1024];
+    snprintf(teacher, sizeof teacher, "%s/conv_teacher/model.ckpt", dir);
+    snprintf(extra, sizeof extra, "attention=hedgehog max_steps=1 init_from=%s", teacher);
+    CHECK(run_train("conv_refused", extra) != 0, "another kind's checkpoint is refused without convert = 1");
+    // Stage 1: the maps alone, by distillation alone.
+    snprintf(extra, sizeof extra, "attention=hedgehog convert=1 trainable=feature_maps lm_weight=0 distill_weight=1 "
+             "max_steps=3 lr=1e-2 init_from=%s", teacher);
+    CHECK(run_train("conv_stage1", extra) == 0, "stage 1: softmax -> hedgehog, maps only, distillation only");
+    GPT2 *t = load_run("conv_teacher", soft);
+    strcpy(c.attention, "hedgehog");
+    GPT2 *s1 = load_run("conv_stage1", attn_find(&c)), *fresh = xmalloc(sizeof *fresh, "model");
+    model_init(fresh, &c);
+    int frozen = 1;
+    for (int i = 0; i < P_ATTN; i++) frozen &= tensor_equal(t, s1, i);
+    CHECK(frozen, "trainable = feature_maps: every GPT-2 tensor is bitwise the teacher's after 3 steps");
+    CHECK(!tensor_equal(s1, fresh, P_ATTN), "trainable = feature_maps: the maps themselves moved");
+    model_free(fresh);
+    free(fresh);
+    // Back to softmax, and across Hedgehog's variants (their maps are the same tensors).
+    char s1path[512];
+    snprintf(s1path, sizeof s1path, "%s/conv_stage1/model.ckpt", dir);
+    snprintf(extra, sizeof extra, "attention=softmax convert=1 max_steps=1 lr=0 min_lr=0 init_from=%s", s1path);
+    CHECK(run_train("conv_back", extra) == 0, "hedgehog -> softmax");
+    GPT2 *back = load_run("conv_back", soft);
+    int same = 1;
+    for (int i = 0; i < P_ATTN; i++) same &= tensor_equal(back, s1, i);
+    CHECK(same, "hedgehog -> softmax copies every GPT-2 tensor (lr 0 keeps them)");
+    snprintf(extra, sizeof extra, "attention=hedgehog hedgehog_map=joint convert=1 max_steps=1 lr=0 min_lr=0 init_from=%s", s1path);
+    CHECK(run_train("conv_joint", extra) == 0, "hedgehog exp -> joint");
+    strcpy(c.hedgehog_map, "joint");
+    GPT2 *joint = load_run("conv_joint", attn_find(&c));
+    CHECK(tensor_equal(joint, s1, P_ATTN), "hedgehog exp -> joint keeps the learned maps");
+    snprintf(extra, sizeof extra, "attention=hedgehog hedgehog_map=joint max_steps=1 init_from=%s", s1path);
+    CHECK(run_train("conv_joint_refused", extra) != 0, "another hedgehog_map is another kind: refused without convert");
+    static const char *const others[] = {"t2r", "performer", "elu", "taylor"};
+    for (int i = 0; i < 4; i++) {
+        char out[64];
+        snprintf(out, sizeof out, "conv_%s", others[i]);
+        snprintf(extra, sizeof extra, "attention=%s convert=1 max_steps=2 init_from=%s", others[i], teacher);
+        CHECK(run_train(out, extra) == 0, "softmax -> %s converts and trains", others[i]);
+    }
+    snprintf(extra, sizeof extra, "attention=elu trainable=feature_maps max_steps=1");
+    CHECK(run_train("conv_nomaps", extra) != 0, "trainable = feature_maps with a kind without maps is refused");
+    // The converted model samples and is analysed like any other.
+    CHECK(run_tool("%ssample %s -i 1 -n 40 -p 1,2,3 > /dev/null", s1path, "") == 0, "./sample reads a converted checkpoint");
+    char an[600];
+    snprintf(an, sizeof an, "%s/val.bin --seqs 1 --out %s/conv_analysis > /dev/null", dir, dir);
+    CHECK(run_tool("%sanalyze %s %s", s1path, an) == 0, "./analyze reads a converted checkpoint");
+    GPT2 *models[] = {t, s1, back, joint};
+    for (int i = 0; i < 4; i++) {
+        model_free(models[i]);
+        free(models[i]);
+    }
+}
+
 static double read_val_loss(const char *out) {
     char p[1024], line[512];
     snprintf(p, sizeof p, "%s/%s.log", dir, out);
@@ -369,6 +466,7 @@ int main(void) {
     make_text_shards();
     if (have_text) {
         test_memory_estimate();
+        test_conversion();
         test_resume_bitwise();
         test_threads_bitwise();
         test_each_kind_learns();
