@@ -69,10 +69,12 @@ static void data_range(const PlotSeries *s, int n_series, int axis, double *lo, 
     *hi = -INFINITY;
     for (int k = 0; k < n_series; k++)
         for (int i = 0; i < s[k].n; i++) {
-            double v = axis ? s[k].y[i] : s[k].x[i];
             if (!isfinite(s[k].x[i]) || !isfinite(s[k].y[i])) continue;
-            *lo = v < *lo ? v : *lo;
-            *hi = v > *hi ? v : *hi;
+            double v = axis ? s[k].y[i] : s[k].x[i], vlo = v, vhi = v;
+            if (axis && s[k].lo && isfinite(s[k].lo[i])) vlo = fmin(v, s[k].lo[i]);
+            if (axis && s[k].hi && isfinite(s[k].hi[i])) vhi = fmax(v, s[k].hi[i]);
+            *lo = vlo < *lo ? vlo : *lo;
+            *hi = vhi > *hi ? vhi : *hi;
         }
     if (*lo > *hi) *lo = 0, *hi = 1;  // nothing to draw: an empty frame
     if (*lo == *hi) *lo -= 0.5, *hi += 0.5;
@@ -112,6 +114,15 @@ void plot_lines_svg(const char *path, const char *title, const char *xlabel, con
     text_at(f, left + pw / 2, H - 14, "middle", "", xlabel);
     snprintf(buf, sizeof buf, " transform=\"rotate(-90 18 %.1f)\"", top + ph / 2);
     text_at(f, 18, top + ph / 2, "middle", buf, ylabel);
+    for (int k = 0; k < n_series; k++) {   // bands first, under every line
+        if (!series[k].lo || !series[k].hi) continue;
+        fprintf(f, "<polygon fill=\"%s\" fill-opacity=\"0.18\" stroke=\"none\" points=\"", COLOURS[k % N_COLOURS]);
+        for (int i = 0; i < series[k].n; i++)
+            if (isfinite(series[k].x[i]) && isfinite(series[k].hi[i])) fprintf(f, "%.1f,%.1f ", PX(series[k].x[i]), PY(series[k].hi[i]));
+        for (int i = series[k].n - 1; i >= 0; i--)
+            if (isfinite(series[k].x[i]) && isfinite(series[k].lo[i])) fprintf(f, "%.1f,%.1f ", PX(series[k].x[i]), PY(series[k].lo[i]));
+        fputs("\"/>\n", f);
+    }
     for (int k = 0; k < n_series; k++) {
         const char *colour = COLOURS[k % N_COLOURS], *dash = DASHES[k / N_COLOURS % N_DASHES];
         char style[96];

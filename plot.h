@@ -6,11 +6,13 @@
 #define PLOT_H
 
 // One line of a line plot: n points (x[i], y[i]); points with a NaN
-// coordinate are left out (e.g. steps without a validation loss).
+// coordinate are left out (e.g. steps without a validation loss). With lo
+// and hi (else NULL), a translucent band from lo[i] to hi[i] under the line.
 typedef struct {
     const char *label;
     const double *x, *y;
     int n;
+    const double *lo, *hi;
 } PlotSeries;
 
 // Axes with "nice" ticks, labels, a legend and one colour per series.

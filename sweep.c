@@ -1,6 +1,6 @@
 // sweep.c — run a grid of training runs and tabulate and plot their results.
 //
-//   ./sweep FILE.sweep [--train PATH] [--dry-run]
+//   ./sweep FILE.sweep [--train PATH] [--jobs N] [--dry-run]
 //
 // A sweep file is `key = value` lines with # comments:
 //
@@ -8,9 +8,12 @@
 //   out   = out/sweeps/small             where runs and results go (required)
 //   train = ./train                      the trainer (optional; --train overrides)
 //   attention = softmax, elu, taylor     a grid axis: any config key, values
-//   seed = 1, 2                           separated by commas (one value = fixed)
+//   seed = 1, 2, 3                        separated by commas (one value = fixed)
 //   point = attention=hedgehog distill_weight=1
 //                                        one explicit variant: key=value pairs
+//   baseline = attention=softmax         the variant the others are compared with
+//   eval = wt103:data/wikitext-103/byte_val_*.bin
+//                                        extra validation sets, NAME:GLOB, comma-separated
 //
 // The runs are every variant (each `point` line; one empty variant when there
 // are none) crossed with every combination of the grid axes. So `point` lines
@@ -18,17 +21,28 @@
 // axes multiply them (seeds). A key may not be both an axis and in a point.
 //
 // Every run gets out/<name>, where <name> joins the keys whose value differs
-// between runs as key-value with `_` (e.g. attention-elu_seed-2). The runs go
-// one after another: the trainer is run as `TRAIN BASE key=value... out_dir=DIR`
-// with its output in DIR/train.log. A run that exits 0 gets a DIR/done marker;
-// a rerun of the sweep skips those, and continues an interrupted one from its
-// checkpoint (resume=1). After every run out/results.csv, out/results.md and
+// between runs as key-value with `_` (e.g. attention-elu_seed-2). The trainer
+// is run as `TRAIN BASE key=value... out_dir=DIR` with its output in
+// DIR/train.log; --jobs N runs N at once, each on its share of the threads
+// (the results do not depend on threads, so they are the same as one by
+// one). A run that exits 0 gets a DIR/done marker; a rerun of the sweep skips
+// those, and continues an interrupted one from its checkpoint (resume=1).
+// Each finished run's checkpoint is then evaluated on every `eval` set,
+// whole (DIR/eval-NAME.log), also when the eval line was added later.
+//
+// After every run out/results.csv (a row per run), out/results.md and
 // out/val_loss.svg are rewritten from what the finished runs left on disk.
+// With a seed axis, the runs that differ only in the seed form a variant:
+// results.md, out/summary.csv and the rows of results.csv carry each
+// variant's mean, standard deviation, n, min and max, and the per-seed
+// differences from the baseline's run of the same seed (mean ± std); the
+// plot shows each variant's mean curve with a ±1 std band.
 //
 // Every value is checked by the config parser, and every run's whole
 // configuration (cross-field rules, data files) before anything runs.
 #include "common.h"
 #include "config.h"
+#include "data/loader.h"
 #include "data/shard.h"
 #include "plot.h"
 
@@ -43,6 +57,8 @@
 
 #define MAX_OVERRIDES 64
 #define MAX_RUNS 4096
+#define MAX_EVALS 8
+#define MAX_JOBS 64
 
 typedef struct {
     char key[64];
@@ -66,9 +82,18 @@ typedef struct {
     char name[1024];
 } RunSpec;
 
+// An extra validation set: its name in the tables, and its shards.
+typedef struct {
+    char name[64], glob[CONFIG_STR];
+    size_t tokens;
+} EvalSet;
+
 typedef struct {
     const char *path;
     char base[CONFIG_STR], out[CONFIG_STR], train[CONFIG_STR];
+    char baseline_key[64], baseline_value[CONFIG_STR];   // baseline_key[0] = 0: none
+    EvalSet evals[MAX_EVALS];
+    int n_evals;
     Variant *variants;
     int n_variants;
     Axis axes[MAX_OVERRIDES];
@@ -77,11 +102,13 @@ typedef struct {
     int n_runs;
 } Sweep;
 
-// What a finished run left on disk.
+// What a finished run left on disk. metric[0] is the final validation loss,
+// metric[1 + e] its loss on eval set e (NaN until evaluated).
 typedef struct {
     int done;
     long steps, params;
     double val_loss, val_ppl, tok_s, train_s, wall_s;
+    double metric[1 + MAX_EVALS];
     double *eval_step, *eval_loss;  // the validation curve
     int n_evals;
 } Result;
@@ -162,6 +189,34 @@ static void parse_axis(Sweep *s, const char *key, char *text, int line) {
     }
 }
 
+// baseline = key=value: the variant every other one is compared with.
+static void parse_baseline(Sweep *s, const char *val, int line) {
+    const char *eq = strchr(val, '=');
+    if (s->baseline_key[0]) die("%s:%d: 'baseline' is set twice", s->path, line);
+    if (!eq || eq == val || strchr(eq + 1, ' '))
+        die("%s:%d: baseline: expected one key=value naming the variant to compare with, got '%s'", s->path, line, val);
+    snprintf(s->baseline_key, sizeof s->baseline_key, "%.*s", (int)(eq - val), val);
+    copy_field(s->baseline_value, sizeof s->baseline_value, eq + 1, s->path, line, "baseline value");
+    check_value(s->path, line, s->baseline_key, s->baseline_value);
+}
+
+// eval = NAME:GLOB, NAME:GLOB: extra validation sets; each must match shards.
+static void parse_evals(Sweep *s, char *val, int line) {
+    for (char *item = strtok(val, ","); item; item = strtok(NULL, ",")) {
+        item = trim(item);
+        char *colon = strchr(item, ':');
+        if (!colon || colon == item || !colon[1]) die("%s:%d: eval: expected NAME:GLOB, got '%s'", s->path, line, item);
+        if (s->n_evals == MAX_EVALS) die("%s:%d: more than %d eval sets", s->path, line, MAX_EVALS);
+        EvalSet *e = &s->evals[s->n_evals++];
+        *colon = '\0';
+        for (const char *c = item; *c; c++)
+            if (!isalnum((unsigned char)*c) && *c != '_' && *c != '-')
+                die("%s:%d: eval name '%s': use letters, digits, '-' and '_'", s->path, line, item);
+        copy_field(e->name, sizeof e->name, item, s->path, line, "eval name");
+        copy_field(e->glob, sizeof e->glob, colon + 1, s->path, line, "eval shards");
+    }
+}
+
 static void parse_file(Sweep *s, const char *path) {
     s->path = path;
     size_t len;
@@ -188,6 +243,10 @@ static void parse_file(Sweep *s, const char *path) {
             copy_field(dst, CONFIG_STR, val, path, line, key);
         } else if (strcmp(key, "point") == 0) {
             parse_point(s, val, line);
+        } else if (strcmp(key, "baseline") == 0) {
+            parse_baseline(s, val, line);
+        } else if (strcmp(key, "eval") == 0) {
+            parse_evals(s, val, line);
         } else {
             parse_axis(s, key, val, line);
         }
@@ -393,9 +452,28 @@ static void read_log(const char *path, Result *res) {
     free(text);
 }
 
+// The val_loss= a log's last evaluation printed, or NaN.
+static double logged_val_loss(const char *path) {
+    if (!file_exists(path)) return NAN;
+    size_t len;
+    char *text = read_file(path, &len);
+    double v = NAN, x;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
+        if (sscanf(line, "val_loss=%lf", &x) == 1) v = x;
+    free(text);
+    return v;
+}
+
+static void eval_log(const Sweep *s, const RunSpec *r, int e, char *buf, size_t n) {
+    char dir[CONFIG_STR];
+    run_dir(s, r, dir, sizeof dir);
+    snprintf(buf, n, "%s/eval-%s.log", dir, s->evals[e].name);
+}
+
 static void read_result(const Sweep *s, const RunSpec *r, Result *res) {
     memset(res, 0, sizeof *res);
     res->val_loss = res->val_ppl = res->tok_s = res->train_s = res->wall_s = NAN;
+    for (int m = 0; m <= MAX_EVALS; m++) res->metric[m] = NAN;
     char dir[CONFIG_STR], path[CONFIG_STR + 32];
     run_dir(s, r, dir, sizeof dir);
     snprintf(path, sizeof path, "%s/done", dir);
@@ -409,11 +487,144 @@ static void read_result(const Sweep *s, const RunSpec *r, Result *res) {
     read_log(path, res);
     snprintf(path, sizeof path, "%s/metrics.csv", dir);
     if (file_exists(path)) read_metrics(path, res);  // absent for max_steps = 0
+    res->metric[0] = res->val_loss;
+    for (int e = 0; e < s->n_evals; e++) {
+        eval_log(s, r, e, path, sizeof path);
+        res->metric[1 + e] = logged_val_loss(path);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Variants: the runs that differ only in their seed.
+
+static int has_seed_axis(const Sweep *s) {
+    for (int a = 0; a < s->n_axes; a++)
+        if (strcmp(s->axes[a].key, "seed") == 0 && s->axes[a].n > 1) return 1;
+    return 0;
+}
+
+// Run r's variant label: its name without the seed part ("base" if empty).
+static void variant_label(const Sweep *s, const RunSpec *r, char *buf, size_t n) {
+    size_t k = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < r->v.n; i++) {
+        if (strcmp(r->v.o[i].key, "seed") == 0 || !varies(s, r->v.o[i].key)) continue;
+        k += (size_t)snprintf(buf + k, k < n ? n - k : 0, "%s%s-%s", k ? "_" : "", r->v.o[i].key, r->v.o[i].value);
+    }
+    if (!buf[0]) snprintf(buf, n, "base");
+}
+
+// Statistics of one metric over a variant's finished runs.
+typedef struct { int n; double mean, std, min, max; } Stats;
+
+static Stats stats_of(const double *x, int n) {
+    Stats st = {0, 0, 0, INFINITY, -INFINITY};
+    double sum = 0, sq = 0;
+    for (int i = 0; i < n; i++) {
+        if (!isfinite(x[i])) continue;
+        st.n++;
+        sum += x[i];
+        st.min = fmin(st.min, x[i]);
+        st.max = fmax(st.max, x[i]);
+    }
+    if (!st.n) return (Stats){0, NAN, NAN, NAN, NAN};
+    st.mean = sum / st.n;
+    for (int i = 0; i < n; i++)
+        if (isfinite(x[i])) sq += (x[i] - st.mean) * (x[i] - st.mean);
+    st.std = st.n > 1 ? sqrt(sq / (st.n - 1)) : 0;   // the sample standard deviation
+    return st;
+}
+
+typedef struct {
+    char label[1024];
+    int *runs, n_runs;
+    Stats metric[1 + MAX_EVALS], diff[1 + MAX_EVALS], tok_s;
+} Group;
+
+static const char *seed_of(const RunSpec *r) {
+    const char *v = lookup(&r->v, "seed");
+    return v ? v : "";
+}
+
+// Group the runs into variants; fill each one's statistics. Returns the count.
+static int make_variants(const Sweep *s, const Result *res, Group *vs) {
+    int nv = 0, n_metrics = 1 + s->n_evals, *var_of = xcalloc((size_t)s->n_runs, sizeof(int), "variants");
+    for (int r = 0; r < s->n_runs; r++) {
+        char label[1024];
+        variant_label(s, &s->runs[r], label, sizeof label);
+        int v = 0;
+        while (v < nv && strcmp(vs[v].label, label) != 0) v++;
+        if (v == nv) {
+            memset(&vs[nv], 0, sizeof vs[nv]);
+            snprintf(vs[nv].label, sizeof vs[nv].label, "%s", label);
+            vs[nv++].runs = xcalloc((size_t)s->n_runs, sizeof(int), "variant runs");
+        }
+        vs[v].runs[vs[v].n_runs++] = r;
+        var_of[r] = v;
+    }
+    // The baseline: the variant whose runs set baseline_key = baseline_value.
+    int base = -1;
+    for (int v = 0; v < nv && s->baseline_key[0]; v++) {
+        const char *val = lookup(&s->runs[vs[v].runs[0]].v, s->baseline_key);
+        if (val && strcmp(val, s->baseline_value) == 0) {
+            if (base >= 0) die("%s: baseline %s=%s matches more than one variant (%s, %s)", s->path, s->baseline_key,
+                               s->baseline_value, vs[base].label, vs[v].label);
+            base = v;
+        }
+    }
+    if (s->baseline_key[0] && base < 0)
+        die("%s: baseline %s=%s matches no variant", s->path, s->baseline_key, s->baseline_value);
+    double *x = xcalloc((size_t)s->n_runs, sizeof(double), "metric values");
+    for (int v = 0; v < nv; v++) {
+        for (int m = 0; m < n_metrics; m++) {
+            for (int i = 0; i < vs[v].n_runs; i++) x[i] = res[vs[v].runs[i]].done ? res[vs[v].runs[i]].metric[m] : NAN;
+            vs[v].metric[m] = stats_of(x, vs[v].n_runs);
+            // Paired with the baseline's run of the same seed.
+            for (int i = 0; i < vs[v].n_runs; i++) {
+                double mine = x[i], theirs = NAN;
+                for (int j = 0; base >= 0 && j < vs[base].n_runs; j++) {
+                    int rb = vs[base].runs[j];
+                    if (strcmp(seed_of(&s->runs[rb]), seed_of(&s->runs[vs[v].runs[i]])) == 0 && res[rb].done)
+                        theirs = res[rb].metric[m];
+                }
+                x[i] = mine - theirs;
+            }
+            vs[v].diff[m] = base >= 0 ? stats_of(x, vs[v].n_runs) : (Stats){0, NAN, NAN, NAN, NAN};
+        }
+        for (int i = 0; i < vs[v].n_runs; i++) x[i] = res[vs[v].runs[i]].done ? res[vs[v].runs[i]].tok_s : NAN;
+        vs[v].tok_s = stats_of(x, vs[v].n_runs);
+    }
+    free(x);
+    free(var_of);
+    return nv;
+}
+
+static void metric_name(const Sweep *s, int m, char *buf, size_t n) {
+    if (m == 0) snprintf(buf, n, "val_loss");
+    else snprintf(buf, n, "%s_loss", s->evals[m - 1].name);
+}
+
+static void csv_num(FILE *f, double x) {
+    if (isfinite(x)) fprintf(f, ",%.9g", x);
+    else fprintf(f, ",");
+}
+
+// mean ± std (or just the value when n = 1), or "" when there is none.
+static void md_stat(FILE *f, Stats st, int digits) {
+    if (st.n == 0) fprintf(f, " |");
+    else if (st.n == 1) fprintf(f, " %.*f |", digits, st.mean);
+    else fprintf(f, " %.*f ± %.*f |", digits, st.mean, digits, st.std);
 }
 
 static void write_results(const Sweep *s) {
     Result *res = xcalloc((size_t)s->n_runs, sizeof *res, "results");
     for (int r = 0; r < s->n_runs; r++) read_result(s, &s->runs[r], &res[r]);
+    int seeds = has_seed_axis(s), n_metrics = 1 + s->n_evals;
+    Group *vs = xcalloc((size_t)s->n_runs, sizeof *vs, "variants");
+    int nv = make_variants(s, res, vs);
+    int *var_of = xcalloc((size_t)s->n_runs, sizeof(int), "variant of run");
+    for (int v = 0; v < nv; v++)
+        for (int i = 0; i < vs[v].n_runs; i++) var_of[vs[v].runs[i]] = v;
     // The keys that vary, as columns; those that do not are in the base config.
     const char *cols[MAX_OVERRIDES * 2];
     int n_cols = 0;
@@ -424,34 +635,112 @@ static void write_results(const Sweep *s) {
             for (int c = 0; c < n_cols; c++) seen |= strcmp(cols[c], k) == 0;
             if (!seen && varies(s, k) && n_cols < MAX_OVERRIDES * 2) cols[n_cols++] = k;
         }
-    char path[CONFIG_STR + 32];
+    char path[CONFIG_STR + 32], name[96];
+
+    // results.csv: a row per run; with seeds, each row also carries its
+    // variant's statistics of the final validation loss.
     snprintf(path, sizeof path, "%s/results.csv", s->out);
     FILE *f = xfopen(path, "w");
     fprintf(f, "run");
     for (int c = 0; c < n_cols; c++) fprintf(f, ",%s", cols[c]);
-    fprintf(f, ",status,steps,val_loss,val_ppl,tokens_per_s,train_s,wall_s,params\n");
+    fprintf(f, ",status,steps,val_loss,val_ppl,tokens_per_s,train_s,wall_s,params");
+    for (int e = 0; e < s->n_evals; e++) fprintf(f, ",%s_loss", s->evals[e].name);
+    if (seeds) fprintf(f, ",variant,variant_n,variant_mean,variant_std,variant_min,variant_max,diff_mean,diff_std");
+    fprintf(f, "\n");
     for (int r = 0; r < s->n_runs; r++) {
         fprintf(f, "%s", s->runs[r].name);
         for (int c = 0; c < n_cols; c++) {
             const char *v = lookup(&s->runs[r].v, cols[c]);
             fprintf(f, ",%s", v ? v : "");
         }
-        if (!res[r].done) fprintf(f, ",pending,,,,,,,\n");
-        else fprintf(f, ",done,%ld,%.9g,%.9g,%.1f,%.1f,%.1f,%ld\n", res[r].steps, res[r].val_loss, res[r].val_ppl,
+        if (!res[r].done) fprintf(f, ",pending,,,,,,,");
+        else fprintf(f, ",done,%ld,%.9g,%.9g,%.1f,%.1f,%.1f,%ld", res[r].steps, res[r].val_loss, res[r].val_ppl,
                      res[r].tok_s, res[r].train_s, res[r].wall_s, res[r].params);
+        for (int e = 0; e < s->n_evals; e++) csv_num(f, res[r].done ? res[r].metric[1 + e] : NAN);
+        if (seeds) {
+            Group *v = &vs[var_of[r]];
+            fprintf(f, ",%s,%d", v->label, v->metric[0].n);
+            csv_num(f, v->metric[0].mean);
+            csv_num(f, v->metric[0].std);
+            csv_num(f, v->metric[0].min);
+            csv_num(f, v->metric[0].max);
+            csv_num(f, v->diff[0].mean);
+            csv_num(f, v->diff[0].std);
+        }
+        fprintf(f, "\n");
     }
     xfclose(f, path);
+
+    // summary.csv: a row per variant, every metric's statistics.
+    if (seeds) {
+        snprintf(path, sizeof path, "%s/summary.csv", s->out);
+        f = xfopen(path, "w");
+        fprintf(f, "variant,n");
+        for (int m = 0; m < n_metrics; m++) {
+            metric_name(s, m, name, sizeof name);
+            fprintf(f, ",%s_mean,%s_std,%s_min,%s_max,%s_diff_mean,%s_diff_std", name, name, name, name, name, name);
+        }
+        fprintf(f, ",tokens_per_s_mean\n");
+        for (int v = 0; v < nv; v++) {
+            fprintf(f, "%s,%d", vs[v].label, vs[v].metric[0].n);
+            for (int m = 0; m < n_metrics; m++) {
+                Stats st = vs[v].metric[m], d = vs[v].diff[m];
+                csv_num(f, st.mean);
+                csv_num(f, st.std);
+                csv_num(f, st.min);
+                csv_num(f, st.max);
+                csv_num(f, d.mean);
+                csv_num(f, d.std);
+            }
+            csv_num(f, vs[v].tok_s.mean);
+            fprintf(f, "\n");
+        }
+        xfclose(f, path);
+    }
 
     snprintf(path, sizeof path, "%s/results.md", s->out);
     f = xfopen(path, "w");
     fprintf(f, "# Sweep %s\n\nBase config `%s`; made by `./sweep %s`. Final validation loss (mean token\n"
                "cross-entropy, nats) and perplexity exp(loss); tokens/s over training steps only;\n"
-               "wall time of the run's last invocation, evaluation included.\n\n",
+               "wall time of the run's last invocation, evaluation included.",
             s->path, s->base, s->path);
+    for (int e = 0; e < s->n_evals; e++)
+        fprintf(f, "%s`%s_loss`: the final checkpoint on every window of `%s`", e ? "; " : "\nExtra sets: ",
+                s->evals[e].name, s->evals[e].glob);
+    fprintf(f, "\n\n");
+    if (seeds) {
+        fprintf(f, "## Per variant (over seeds: mean ± sample standard deviation, n, min–max)\n\n| variant | n |");
+        for (int m = 0; m < n_metrics; m++) {
+            metric_name(s, m, name, sizeof name);
+            fprintf(f, " %s | min–max |", name);
+            if (s->baseline_key[0]) fprintf(f, " Δ vs %s=%s |", s->baseline_key, s->baseline_value);
+        }
+        fprintf(f, " ppl (of the mean) | tokens/s |\n|---|--:|");
+        for (int m = 0; m < n_metrics; m++) fprintf(f, s->baseline_key[0] ? "--:|--:|--:|" : "--:|--:|");
+        fprintf(f, "--:|--:|\n");
+        for (int v = 0; v < nv; v++) {
+            fprintf(f, "| %s | %d |", vs[v].label, vs[v].metric[0].n);
+            for (int m = 0; m < n_metrics; m++) {
+                md_stat(f, vs[v].metric[m], 4);
+                if (vs[v].metric[m].n) fprintf(f, " %.4f–%.4f |", vs[v].metric[m].min, vs[v].metric[m].max);
+                else fprintf(f, " |");
+                if (s->baseline_key[0]) md_stat(f, vs[v].diff[m], 4);
+            }
+            if (vs[v].metric[0].n) fprintf(f, " %.2f | %.0f |\n", exp(vs[v].metric[0].mean), vs[v].tok_s.mean);
+            else fprintf(f, " | |\n");
+        }
+        if (s->baseline_key[0])
+            fprintf(f, "\nΔ: each seed's loss minus the %s=%s run's of the same seed, then mean ± std over seeds.\n",
+                    s->baseline_key, s->baseline_value);
+        fprintf(f, "\n## Per run\n\n");
+    }
     fprintf(f, "| run |");
     for (int c = 0; c < n_cols; c++) fprintf(f, " %s |", cols[c]);
-    fprintf(f, " steps | val loss | val ppl | tokens/s | wall s | params |\n|---|");
+    fprintf(f, " steps | val loss | val ppl |");
+    for (int e = 0; e < s->n_evals; e++) fprintf(f, " %s loss |", s->evals[e].name);
+    fprintf(f, " tokens/s | wall s | params |\n|---|");
     for (int c = 0; c < n_cols; c++) fprintf(f, "---|");
+    for (int e = 0; e < s->n_evals; e++) fprintf(f, "--:|");
     fprintf(f, "--:|--:|--:|--:|--:|--:|\n");
     for (int r = 0; r < s->n_runs; r++) {
         fprintf(f, "| %s |", s->runs[r].name);
@@ -459,32 +748,132 @@ static void write_results(const Sweep *s) {
             const char *v = lookup(&s->runs[r].v, cols[c]);
             fprintf(f, " %s |", v ? v : "");
         }
-        if (!res[r].done) fprintf(f, " not run | | | | | |\n");
-        else fprintf(f, " %ld | %.4f | %.2f | %.0f | %.0f | %ld |\n", res[r].steps, res[r].val_loss, res[r].val_ppl,
-                     res[r].tok_s, res[r].wall_s, res[r].params);
+        if (!res[r].done) {
+            fprintf(f, " not run | | |");
+            for (int e = 0; e < s->n_evals; e++) fprintf(f, " |");
+            fprintf(f, " | | |\n");
+            continue;
+        }
+        fprintf(f, " %ld | %.4f | %.2f |", res[r].steps, res[r].val_loss, res[r].val_ppl);
+        for (int e = 0; e < s->n_evals; e++)
+            if (isfinite(res[r].metric[1 + e])) fprintf(f, " %.4f |", res[r].metric[1 + e]);
+            else fprintf(f, " |");
+        fprintf(f, " %.0f | %.0f | %ld |\n", res[r].tok_s, res[r].wall_s, res[r].params);
     }
     fprintf(f, "\n![validation loss against steps](val_loss.svg)\n");
     xfclose(f, path);
 
+    // The plot: every run's curve, or with seeds every variant's mean curve
+    // and a ±1 std band (the runs of a variant evaluate at the same steps).
     PlotSeries *series = xcalloc((size_t)s->n_runs, sizeof *series, "plot series");
+    double **band = xcalloc(3 * (size_t)nv, sizeof *band, "bands");
     int n_series = 0;
-    for (int r = 0; r < s->n_runs; r++)
-        if (res[r].done && res[r].n_evals)
-            series[n_series++] = (PlotSeries){s->runs[r].name, res[r].eval_step, res[r].eval_loss, res[r].n_evals};
+    if (!seeds) {
+        for (int r = 0; r < s->n_runs; r++)
+            if (res[r].done && res[r].n_evals)
+                series[n_series++] = (PlotSeries){.label = s->runs[r].name, .x = res[r].eval_step, .y = res[r].eval_loss,
+                                                  .n = res[r].n_evals};
+    } else {
+        for (int v = 0; v < nv; v++) {
+            int n = 0, first = -1;
+            for (int i = 0; i < vs[v].n_runs; i++) {
+                const Result *rr = &res[vs[v].runs[i]];
+                if (!rr->done || !rr->n_evals) continue;
+                if (first < 0 || rr->n_evals < n) n = rr->n_evals;
+                if (first < 0) first = vs[v].runs[i];
+            }
+            if (first < 0) continue;
+            double *mean = band[3 * v] = xcalloc((size_t)n, sizeof(double), "mean curve");
+            double *lo = band[3 * v + 1] = xcalloc((size_t)n, sizeof(double), "band"), *hi = band[3 * v + 2] = xcalloc((size_t)n, sizeof(double), "band");
+            double *x = xcalloc((size_t)vs[v].n_runs, sizeof(double), "values");
+            for (int k = 0; k < n; k++) {
+                int m = 0;
+                for (int i = 0; i < vs[v].n_runs; i++) {
+                    const Result *rr = &res[vs[v].runs[i]];
+                    if (rr->done && rr->n_evals) x[m++] = rr->eval_loss[k];
+                }
+                Stats st = stats_of(x, m);
+                mean[k] = st.mean;
+                lo[k] = st.mean - st.std;
+                hi[k] = st.mean + st.std;
+            }
+            free(x);
+            series[n_series++] = (PlotSeries){.label = vs[v].label, .x = res[first].eval_step, .y = mean, .n = n, .lo = lo,
+                                              .hi = hi};
+        }
+    }
     snprintf(path, sizeof path, "%s/val_loss.svg", s->out);
     char title[CONFIG_STR + 64];
-    snprintf(title, sizeof title, "Validation loss: %s", s->path);
+    snprintf(title, sizeof title, "Validation loss: %s%s", s->path, seeds ? " (mean over seeds, ±1 std)" : "");
     plot_lines_svg(path, title, "optimizer step", "validation loss (nats/token)", series, n_series);
     free(series);
+    for (int i = 0; i < 3 * nv; i++) free(band[i]);
+    free(band);
     for (int r = 0; r < s->n_runs; r++) {
         free(res[r].eval_step);
         free(res[r].eval_loss);
     }
+    for (int v = 0; v < nv; v++) free(vs[v].runs);
+    free(vs);
+    free(var_of);
     free(res);
 }
 
+// ---------------------------------------------------------------------------
+// Running: jobs, each a child that runs one point's trainer, then its evals.
+
 static volatile sig_atomic_t interrupted = 0;
 static void on_signal(int sig) { interrupted = sig; }
+
+// Run argv with stdout and stderr appended to log_path; returns its exit
+// status (128 + signal when killed). A signal to us is passed on to it.
+static int run_logged(char **argv, const char *log_path, int threads) {
+    FILE *log = xfopen(log_path, "a");  // appended: a resumed run keeps its history
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) die("fork: %s", strerror(errno));
+    if (pid == 0) {
+        if (threads > 0) {
+            char t[16];
+            snprintf(t, sizeof t, "%d", threads);
+            setenv("OMP_NUM_THREADS", t, 1);
+        }
+        dup2(fileno(log), 1);
+        dup2(fileno(log), 2);
+        execv(argv[0], argv);
+        fprintf(stderr, "error: cannot run '%s': %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    xfclose(log, log_path);
+    int status, passed_on = 0;
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) die("waitpid: %s", strerror(errno));
+        if (interrupted && !passed_on) kill(pid, (int)interrupted), passed_on = 1;
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// Evaluate a finished run's checkpoint on eval set e, whole: its config,
+// its weights, the set's every window. Returns the trainer's exit status.
+static int run_eval(const Sweep *s, const RunSpec *r, int e, int threads) {
+    char dir[CONFIG_STR], log[CONFIG_STR + 80];
+    run_dir(s, r, dir, sizeof dir);
+    Config c;
+    load_run_config(s, r, &c);
+    size_t windows = (s->evals[e].tokens - 1) / (size_t)c.seq_len, batches = windows / (size_t)c.batch_size;
+    if (batches < 1) batches = 1;
+    static char store[6][CONFIG_STR + 80];
+    snprintf(store[0], sizeof store[0], "%s/config.txt", dir);
+    snprintf(store[1], sizeof store[1], "init_from=%s/model.ckpt", dir);
+    snprintf(store[2], sizeof store[2], "val_data=%s", s->evals[e].glob);
+    snprintf(store[3], sizeof store[3], "eval_batches=%zu", batches);
+    snprintf(store[4], sizeof store[4], "out_dir=%s/eval-%s", dir, s->evals[e].name);
+    char *argv[] = {(char *)s->train, store[0], "max_steps=0", "resume=0", "convert=0", store[1], store[2], store[3],
+                    store[4], NULL};
+    eval_log(s, r, e, log, sizeof log);
+    remove(log);
+    return run_logged(argv, log, threads);
+}
 
 // Build the trainer's argv for run r; returns the count. resume continues an
 // interrupted run from its checkpoint.
@@ -503,61 +892,80 @@ static int build_argv(const Sweep *s, const RunSpec *r, const char *dir, int res
     return n;
 }
 
-// Run one point; returns the trainer's exit status (128+signal when killed).
-static int run_one(const Sweep *s, const RunSpec *r, int dry_run) {
+// One job: train point r (unless it is done), then evaluate it on every set
+// it has no result for. Returns 0 when all of it succeeded.
+static int run_job(const Sweep *s, const RunSpec *r, int threads, int dry_run) {
     char dir[CONFIG_STR], path[CONFIG_STR + 32];
     run_dir(s, r, dir, sizeof dir);
-    snprintf(path, sizeof path, "%s/model.ckpt", dir);
-    int resume = file_exists(path);
-    char *argv[MAX_OVERRIDES + 8];
-    static char store[MAX_OVERRIDES + 1][CONFIG_STR + 80];
-    int argc = build_argv(s, r, dir, resume, argv, store);
-    printf("%s:", r->name);
-    for (int i = 0; i < argc; i++) printf(" %s", argv[i]);
-    printf("\n");
-    fflush(stdout);
-    if (dry_run) return 0;
-    make_dirs(dir);
-    snprintf(path, sizeof path, "%s/train.log", dir);
-    FILE *log = xfopen(path, "a");  // appended: a resumed run keeps its history
-    double t0 = now_seconds();
-    pid_t pid = fork();
-    if (pid < 0) die("fork: %s", strerror(errno));
-    if (pid == 0) {
-        dup2(fileno(log), 1);
-        dup2(fileno(log), 2);
-        execv(argv[0], argv);
-        fprintf(stderr, "error: cannot run '%s': %s\n", argv[0], strerror(errno));
-        _exit(127);
-    }
-    xfclose(log, path);
-    int status;
-    while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR) die("waitpid: %s", strerror(errno));
-    int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    if (rc == 0) {
+    snprintf(path, sizeof path, "%s/done", dir);
+    if (!file_exists(path)) {
+        snprintf(path, sizeof path, "%s/model.ckpt", dir);
+        int resume = file_exists(path);
+        char *argv[MAX_OVERRIDES + 8];
+        static char store[MAX_OVERRIDES + 1][CONFIG_STR + 80];
+        int argc = build_argv(s, r, dir, resume, argv, store);
+        printf("%s:", r->name);
+        for (int i = 0; i < argc; i++) printf(" %s", argv[i]);
+        printf("\n");
+        fflush(stdout);
+        if (dry_run) return 0;
+        make_dirs(dir);
+        double t0 = now_seconds();
+        snprintf(path, sizeof path, "%s/train.log", dir);
+        int rc = run_logged(argv, path, threads);
+        if (rc != 0) {
+            printf("%s: FAILED with status %d: see %s/train.log\n", r->name, rc, dir);
+            return rc;
+        }
         snprintf(path, sizeof path, "%s/done", dir);
         FILE *f = xfopen(path, "w");
         fprintf(f, "wall_s=%.1f\n", now_seconds() - t0);
         xfclose(f, path);
-        printf("  done in %.0f s\n", now_seconds() - t0);
-    } else {
-        printf("  FAILED with status %d: see %s/train.log\n", rc, dir);
+        printf("%s: done in %.0f s\n", r->name, now_seconds() - t0);
+    }
+    for (int e = 0; e < s->n_evals && !dry_run; e++) {
+        char log[CONFIG_STR + 80];
+        eval_log(s, r, e, log, sizeof log);
+        if (isfinite(logged_val_loss(log))) continue;
+        int rc = run_eval(s, r, e, threads);
+        if (rc != 0) {
+            printf("%s: evaluation on %s FAILED with status %d: see %s\n", r->name, s->evals[e].name, rc, log);
+            return rc;
+        }
+        printf("%s: %s_loss=%.6f\n", r->name, s->evals[e].name, logged_val_loss(log));
     }
     fflush(stdout);
-    return rc;
+    return 0;
+}
+
+// Is there anything left to do for run r?
+static int pending(const Sweep *s, const RunSpec *r) {
+    char dir[CONFIG_STR], path[CONFIG_STR + 80];
+    run_dir(s, r, dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/done", dir);
+    if (!file_exists(path)) return 1;
+    for (int e = 0; e < s->n_evals; e++) {
+        eval_log(s, r, e, path, sizeof path);
+        if (!isfinite(logged_val_loss(path))) return 1;
+    }
+    return 0;
 }
 
 int main(int argc, char **argv) {
     const char *file = NULL, *train_opt = NULL;
-    int dry_run = 0;
+    const char *usage = "usage: ./sweep FILE.sweep [--train PATH] [--jobs N] [--dry-run]";
+    int dry_run = 0, n_jobs = 1;
     for (int i = 1; i < argc; i++) {
+        char *end;
         if (strcmp(argv[i], "--dry-run") == 0) dry_run = 1;
         else if (strcmp(argv[i], "--train") == 0 && i + 1 < argc) train_opt = argv[++i];
-        else if (argv[i][0] != '-' && !file) file = argv[i];
-        else die("usage: ./sweep FILE.sweep [--train PATH] [--dry-run] (unexpected '%s')", argv[i]);
+        else if (strcmp(argv[i], "--jobs") == 0 && i + 1 < argc) {
+            n_jobs = (int)strtol(argv[++i], &end, 10);
+            if (*end || n_jobs < 1 || n_jobs > MAX_JOBS) die("--jobs %s: give a number of runs at once, 1 to %d", argv[i], MAX_JOBS);
+        } else if (argv[i][0] != '-' && !file) file = argv[i];
+        else die("%s (unexpected '%s')", usage, argv[i]);
     }
-    if (!file) die("usage: ./sweep FILE.sweep [--train PATH] [--dry-run]");
+    if (!file) die("%s", usage);
     Sweep *s = xcalloc(1, sizeof *s, "sweep");
     parse_file(s, file);
     if (train_opt) copy_field(s->train, sizeof s->train, train_opt, file, 0, "--train");
@@ -565,22 +973,56 @@ int main(int argc, char **argv) {
     if (access(s->train, X_OK) != 0) die("%s: trainer '%s' is not an executable file (build it with make, or set train = PATH)", file, s->train);
     expand(s);
     validate_runs(s);
-    printf("sweep %s: %d runs into %s\n", file, s->n_runs, s->out);
+    for (int e = 0; e < s->n_evals; e++) {   // exits naming the glob when nothing matches
+        TokenSet t;
+        tokens_load(&t, s->evals[e].glob, 65536);
+        s->evals[e].tokens = t.n;
+        tokens_free(&t);
+    }
+    // Each of n_jobs runs at once gets its share of the threads.
+    int threads = n_jobs > 1 ? (n_threads() / n_jobs > 1 ? n_threads() / n_jobs : 1) : 0;
+    printf("sweep %s: %d runs into %s", file, s->n_runs, s->out);
+    if (n_jobs > 1) printf(", %d at once, %d thread%s each", n_jobs, threads, threads > 1 ? "s" : "");
+    printf("\n");
     if (!dry_run) make_dirs(s->out);
     // The trainer saves a checkpoint on SIGINT/SIGTERM; we outlive it to say so.
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
-    int failed = 0;
-    for (int r = 0; r < s->n_runs && !interrupted; r++) {
-        char dir[CONFIG_STR], marker[CONFIG_STR + 32];
-        run_dir(s, &s->runs[r], dir, sizeof dir);
-        snprintf(marker, sizeof marker, "%s/done", dir);
-        if (file_exists(marker)) {
-            printf("%s: already done, skipped\n", s->runs[r].name);
+    pid_t jobs[MAX_JOBS] = {0};
+    int failed = 0, running = 0, next = 0;
+    for (;;) {
+        while (running < n_jobs && next < s->n_runs && !interrupted) {
+            int r = next++;
+            if (!pending(s, &s->runs[r])) {
+                printf("%s: already done, skipped\n", s->runs[r].name);
+                continue;
+            }
+            if (dry_run) {
+                run_job(s, &s->runs[r], threads, 1);
+                continue;
+            }
+            fflush(NULL);
+            pid_t pid = fork();
+            if (pid < 0) die("fork: %s", strerror(errno));
+            if (pid == 0) _exit(run_job(s, &s->runs[r], threads, 0) ? 1 : 0);
+            int slot = 0;
+            while (jobs[slot]) slot++;
+            jobs[slot] = pid;
+            running++;
+        }
+        if (running == 0) break;
+        int status;
+        pid_t pid = waitpid(-1, &status, 0);
+        if (pid < 0) {
+            if (errno != EINTR) die("waitpid: %s", strerror(errno));
+            for (int j = 0; j < n_jobs && interrupted; j++)   // pass a signal on once to every job
+                if (jobs[j]) kill(jobs[j], (int)interrupted);
             continue;
         }
-        failed += run_one(s, &s->runs[r], dry_run) != 0;
-        if (!dry_run) write_results(s);
+        for (int j = 0; j < n_jobs; j++)
+            if (jobs[j] == pid) jobs[j] = 0, running--;
+        failed += !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+        write_results(s);
     }
     if (!dry_run) write_results(s);
     if (interrupted) {

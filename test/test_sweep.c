@@ -137,21 +137,28 @@ static int count_lines_with(const char *text, const char *needle) {
     return n;
 }
 
-// The tiny grid every sweep test shares: 2 variants × 2 seeds, 2 steps each.
-static void write_grid(const char *path, const char *extra_lines) {
-    char text[2048];
+// The tiny grid every sweep test shares: 2 variants × 2 seeds, 2 steps each,
+// into out_line's directory, with extra_lines added.
+static void write_grid_to(const char *path, const char *out_line, const char *extra_lines) {
+    char text[4096];
     snprintf(text, sizeof text,
              "# a tiny sweep for the tests\n"
              "base = configs/default.conf\n"
-             "out = %s/out\n"
+             "%s"
              "train_data = %s/train.bin\nval_data = %s/val.bin\n"
              "n_layer = 1\nn_head = 2\nn_embd = 16\nseq_len = 16\nbatch_size = 2\n"
              "max_steps = 2\neval_every = 1\neval_batches = 1\nlog_every = 0\ncheckpoint_every = 1\nwarmup_steps = 1\n"
              "point = attention=softmax\n"
              "point = attention=softmax lr=1e-3\n"
              "seed = 1, 2\n%s",
-             dir, dir, dir, extra_lines);
+             out_line, dir, dir, extra_lines);
     write_file(path, text);
+}
+
+static void write_grid(const char *path, const char *extra_lines) {
+    char out_line[400];
+    snprintf(out_line, sizeof out_line, "out = %s/out\n", dir);
+    write_grid_to(path, out_line, extra_lines);
 }
 
 static void test_sweep_runs_and_resumes(void) {
@@ -167,7 +174,8 @@ static void test_sweep_runs_and_resumes(void) {
     size_t len;
     snprintf(p, sizeof p, "%s/out/results.csv", dir);
     char *csv = read_file(p, &len);
-    const char *header = "run,seed,lr,status,steps,val_loss,val_ppl,tokens_per_s,train_s,wall_s,params\n";
+    const char *header = "run,seed,lr,status,steps,val_loss,val_ppl,tokens_per_s,train_s,wall_s,params,variant,variant_n,"
+                         "variant_mean,variant_std,variant_min,variant_max,diff_mean,diff_std\n";
     CHECK(strncmp(csv, header, strlen(header)) == 0,
           "results.csv header: %.80s", csv);
     CHECK(count_lines_with(csv, ",done,2,") == 4, "results.csv should list 4 finished 2-step runs:\n%s", csv);
@@ -175,11 +183,13 @@ static void test_sweep_runs_and_resumes(void) {
     free(csv);
     snprintf(p, sizeof p, "%s/out/results.md", dir);
     char *md = read_file(p, &len);
-    CHECK(count_lines_with(md, "\n| ") == 5 && strstr(md, "val_loss.svg"), "results.md: a header and 4 rows, and the plot:\n%s", md);
+    CHECK(count_lines_with(md, "\n| ") == 8 && strstr(md, "val_loss.svg"),
+          "results.md: a table of 2 variants and one of 4 runs, and the plot:\n%s", md);
     free(md);
     snprintf(p, sizeof p, "%s/out/val_loss.svg", dir);
     char *svg = read_file(p, &len);
-    CHECK(svg_well_formed(svg) && count_lines_with(svg, "<polyline") == 4, "val_loss.svg: 4 curves, well-formed");
+    CHECK(svg_well_formed(svg) && count_lines_with(svg, "<polyline") == 2 && count_lines_with(svg, "<polygon") == 2,
+          "val_loss.svg: 2 variants' mean curves with their bands, well-formed");
     free(svg);
 
     // Done runs are skipped; a run without its marker continues from its checkpoint.
@@ -201,6 +211,104 @@ typedef struct {
 } BadSweep;
 
 // Each bad sweep fails with one line naming the problem, and runs nothing.
+// The grid again, into another out, with --jobs 2 (each run on its share of
+// the threads): bitwise the same runs as one at a time. Then an eval line,
+// added after the runs: every finished run is evaluated, none retrained.
+static void test_jobs_and_eval(void) {
+    char file[300], p[400], q[400], out_line[400];
+    snprintf(file, sizeof file, "%s/jobs.sweep", dir);
+    snprintf(out_line, sizeof out_line, "out = %s/out_jobs\n", dir);
+    write_grid_to(file, out_line, "");
+    CHECK(run_sweep(file, "--jobs 2") == 0, "sweep --jobs 2 failed: %s", sweep_output());
+    char *out = sweep_output();
+    CHECK(strstr(out, "2 at once") != NULL, "--jobs 2 says so:\n%s", out);
+    free(out);
+    const char *names[4] = {"seed-1", "seed-2", "lr-1e-3_seed-1", "lr-1e-3_seed-2"};
+    int same = 1;
+    for (int i = 0; i < 4; i++) {
+        snprintf(p, sizeof p, "%s/out/%s/model.ckpt", dir, names[i]);
+        snprintf(q, sizeof q, "%s/out_jobs/%s/model.ckpt", dir, names[i]);
+        size_t la, lb;
+        char *a = read_file(p, &la), *b = read_file(q, &lb);
+        // past the header and the saved config (whose out_dir differs): the weights and moments
+        int32_t ca, cb;
+        memcpy(&ca, a + 40, 4);
+        memcpy(&cb, b + 40, 4);
+        size_t skip_a = 1024 + (size_t)ca, skip_b = 1024 + (size_t)cb;
+        same &= la - skip_a == lb - skip_b && memcmp(a + skip_a, b + skip_b, la - skip_a) == 0;
+        free(a);
+        free(b);
+    }
+    CHECK(same, "--jobs 2 gives bitwise the runs of one at a time");
+    char evalline[600];
+    snprintf(evalline, sizeof evalline, "eval = again:%s/val.bin, train:%s/train.bin\n", dir, dir);
+    write_grid_to(file, out_line, evalline);
+    CHECK(run_sweep(file, "--jobs 2") == 0, "sweep with eval failed: %s", sweep_output());
+    out = sweep_output();
+    CHECK(count_lines_with(out, "again_loss=") == 4 && count_lines_with(out, "train_loss=") == 4 && !strstr(out, "done in"),
+          "4 runs evaluated on 2 sets, none retrained:\n%s", out);
+    free(out);
+    snprintf(p, sizeof p, "%s/out_jobs/results.csv", dir);
+    size_t len;
+    char *csv = read_file(p, &len);
+    CHECK(strstr(csv, ",params,again_loss,train_loss,variant,") != NULL, "results.csv has the eval columns:\n%s", csv);
+    free(csv);
+    snprintf(p, sizeof p, "%s/out_jobs/summary.csv", dir);
+    csv = read_file(p, &len);
+    CHECK(strstr(csv, "again_loss_mean") && count_lines_with(csv, "\n") == 3, "summary.csv: 2 variants:\n%s", csv);
+    free(csv);
+}
+
+// Aggregation on hand-made results: runs whose done markers and logs the test
+// writes itself, so the statistics have known values.
+static void test_aggregation(void) {
+    char file[300], p[400], text[2048];
+    snprintf(file, sizeof file, "%s/agg.sweep", dir);
+    snprintf(text, sizeof text,
+             "base = configs/default.conf\nout = %s/agg\ntrain_data = %s/train.bin\nval_data = %s/val.bin\n"
+             "point = attention=softmax\npoint = attention=elu\nseed = 1, 2, 3\nbaseline = attention=softmax\n",
+             dir, dir, dir);
+    write_file(file, text);
+    // val losses: softmax 2.0, 2.2, 2.4; elu 2.5, 2.6, 3.0, so the paired differences are 0.5, 0.4, 0.6
+    const double loss[2][3] = {{2.0, 2.2, 2.4}, {2.5, 2.6, 3.0}};
+    const char *kind[2] = {"softmax", "elu"};
+    for (int k = 0; k < 2; k++)
+        for (int sd = 0; sd < 3; sd++) {
+            snprintf(p, sizeof p, "%s/agg/attention-%s_seed-%d", dir, kind[k], sd + 1);
+            make_dirs(p);
+            char f[500];
+            snprintf(f, sizeof f, "%s/done", p);
+            write_file(f, "wall_s=1.0\n");
+            snprintf(f, sizeof f, "%s/train.log", p);
+            snprintf(text, sizeof text, "parameters: 100 (0.00M)\nval_loss=%.17g val_ppl=%.17g\n", loss[k][sd], exp(loss[k][sd]));
+            write_file(f, text);
+            snprintf(f, sizeof f, "%s/metrics.csv", p);
+            snprintf(text, sizeof text, "step,train_loss,lm_loss,val_loss,lr,tokens_per_s,grad_norm,distill_loss,ms_per_step\n"
+                     "1,3,3,%.17g,1e-3,1000,1,0,10\n", loss[k][sd]);
+            write_file(f, text);
+        }
+    CHECK(run_sweep(file, "") == 0, "aggregation sweep failed: %s", sweep_output());
+    snprintf(p, sizeof p, "%s/agg/summary.csv", dir);
+    size_t len;
+    char *csv = read_file(p, &len);
+    // elu: mean 2.7, sample std sqrt(((−.2)² + (−.1)² + .3²)/2) = sqrt(.07), min 2.5, max 3;
+    // differences 0.5, 0.4, 0.6: mean 0.5, std 0.1. softmax: mean 2.2, std 0.2, differences 0 ± 0.
+    double v[6] = {0};
+    char *line = strstr(csv, "attention-elu,");
+    int ok = line && sscanf(line, "attention-elu,3,%lf,%lf,%lf,%lf,%lf,%lf", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) == 6;
+    CHECK(ok && fabs(v[0] - 2.7) < 1e-9 && fabs(v[1] - sqrt(0.07)) < 1e-9 && v[2] == 2.5 && v[3] == 3 &&
+          fabs(v[4] - 0.5) < 1e-9 && fabs(v[5] - 0.1) < 1e-9, "elu: mean, std, min, max, paired difference; summary.csv:\n%s", csv);
+    line = strstr(csv, "attention-softmax,");
+    ok = line && sscanf(line, "attention-softmax,3,%lf,%lf,%lf,%lf,%lf,%lf", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) == 6;
+    CHECK(ok && fabs(v[0] - 2.2) < 1e-9 && fabs(v[1] - 0.2) < 1e-9 && v[4] == 0 && v[5] == 0, "softmax, the baseline:\n%s", csv);
+    free(csv);
+    snprintf(p, sizeof p, "%s/agg/results.md", dir);
+    char *md = read_file(p, &len);
+    CHECK(strstr(md, "| attention-elu | 3 | 2.7000 ± 0.2646 | 2.5000–3.0000 | 0.5000 ± 0.1000 |") != NULL,
+          "results.md's variant row:\n%s", md);
+    free(md);
+}
+
 static void test_sweep_rejects(void) {
     char file[300], p[400];
     snprintf(file, sizeof file, "%s/bad.sweep", dir);
@@ -216,6 +324,9 @@ static void test_sweep_rejects(void) {
         {"base = configs/default.conf\n", "bad.sweep:20: 'base' is set twice"},
         {"point = attention=softmax lr=1e-5\n", "run lr-1e-5_seed-1: config: min_lr = 0.0002 is larger than lr = 1e-05"},
         {"point = attention=softmax lr=1e-3\n", "two runs have the same settings"},
+        {"baseline = attention\n", "bad.sweep:20: baseline: expected one key=value"},
+        {"eval = justaname\n", "bad.sweep:20: eval: expected NAME:GLOB"},
+        {"eval = a b:x.bin\n", "bad.sweep:20: eval name 'a b': use letters"},
     };
     snprintf(p, sizeof p, "%s/out", dir);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -255,7 +366,10 @@ static void test_plot(void) {
 
     double x[5] = {0, 1, 2, 3, 4}, y1[5] = {3, 2.5, NAN, 2, 1.9}, y2[5] = {3, 2.8, 2.6, 2.5, 2.45};
     PlotSeries s[12];
-    for (int i = 0; i < 12; i++) s[i] = (PlotSeries){i % 2 ? "b <&> \"q\"" : "a", x, i % 2 ? y2 : y1, 5};
+    for (int i = 0; i < 12; i++) s[i] = (PlotSeries){.label = i % 2 ? "b <&> \"q\"" : "a", .x = x, .y = i % 2 ? y2 : y1, .n = 5};
+    double lo[5] = {2.9, 2.4, NAN, 1.9, 1.8}, hi[5] = {3.1, 2.6, NAN, 2.1, 2.0};
+    s[0].lo = lo;
+    s[0].hi = hi;
     char p[300];
     snprintf(p, sizeof p, "%s/lines.svg", dir);
     plot_lines_svg(p, "title & <more>", "x", "y's", s, 12);
@@ -264,6 +378,7 @@ static void test_plot(void) {
     CHECK(svg_well_formed(svg), "line plot is not well-formed XML");
     CHECK(count_lines_with(svg, "<polyline") == 12 && strstr(svg, "stroke-dasharray") && strstr(svg, "b &lt;&amp;&gt; &quot;q&quot;"),
           "12 series, dashed after 10, escaped labels");
+    CHECK(count_lines_with(svg, "<polygon") == 1, "one series with a band draws one band");
     free(svg);
     plot_lines_svg(p, "empty", "x", "y", NULL, 0);
     svg = read_file(p, &len);
@@ -302,6 +417,8 @@ int main(void) {
     test_configs_parse();
     test_sweep_rejects();
     test_sweep_runs_and_resumes();
+    test_jobs_and_eval();
+    test_aggregation();
     test_full_scale_one_step();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
