@@ -1,21 +1,35 @@
-// data/recall.h — the associative-recall task (the paper's Table 2).
+// data/recall.h — associative recall, two forms.
 //
-// Vocabulary: id 0 is BOS (a sequence starts), ids 1..n_keys are keys, the
-// next n_values ids are values. One sequence is
+// pairs (this project's first form, the paper's Table 2 in spirit): ids:
+// 0 = BOS, then n_keys keys, then n_values values. One sequence is
 //
 //   BOS k1 v1 k2 v2 ... kP vP  q1 a1 q2 a2 ... qQ aQ
 //
 // with P distinct keys drawn without replacement, each bound to a value drawn
 // uniformly (values may repeat), then Q queries: each q is one of the P keys
-// (uniform, with replacement) and a is the value it was bound to. A model
-// reading q must put the highest logit on a: the only way is to look back for
-// q's earlier occurrence and copy what followed it — the recall that linear
-// attentions with flat (high-entropy) weights do poorly.
+// (uniform, with replacement) and a is the value it was bound to.
 //
-// Training data is sequences concatenated; the trainer takes windows at random
-// offsets, so a window may start mid-sequence (its queries before the next BOS
-// are then unanswerable noise); with seq_len ≥ 2 × recall_len every window
-// holds at least one whole sequence. Evaluation feeds whole sequences only.
+// mqar (multi-query associative recall, the Zoology benchmark's standard
+// form, Arora et al. 2023): vocabulary V; keys from [1, V/2), values from
+// [V/2, V), P distinct keys bound to P distinct values. One sequence of
+// seq_len tokens (even) is
+//
+//   k1 v1 ... kP vP  then, in the (seq_len − 2P)/2 slots of two tokens that
+//   follow, each key once more as a query followed by its value, in the slot
+//   at gap g (0-based) drawn without replacement with p(g) ∝ (g + 1)^(a − 1),
+//   a = power_a (0.01: most queries close to the pairs); every other token 0.
+//
+// Either way a model reading a query must put the highest logit on its
+// value: the only way is to look back for the key's earlier occurrence and
+// copy what followed it — the recall that linear attentions with flat
+// (high-entropy) weights do poorly. Accuracy counts only those positions.
+//
+// Training data is sequences concatenated; the trainer takes windows at
+// random offsets, so a window may start mid-sequence (its queries before the
+// next sequence are then unanswerable noise); with seq_len ≥ 2 × recall_len
+// every window holds at least one whole sequence. The trainer's loss covers
+// every position (Zoology's covers only the answers); evaluation feeds whole
+// sequences and scores the answers alone.
 #ifndef RECALL_H
 #define RECALL_H
 
@@ -24,8 +38,13 @@
 
 #include "../common.h"
 
+typedef enum { RECALL_PAIRS, RECALL_MQAR } RecallForm;
+
 typedef struct {
-    int n_keys, n_values, n_pairs, n_queries;
+    RecallForm form;
+    int n_keys, n_values, n_pairs, n_queries;   // pairs
+    int vocab, seq_len;                          // mqar (n_pairs too)
+    double power_a;
 } RecallTask;
 
 // The task the configs and docs use: 8 keys, 8 values, 4 pairs, 16 queries
@@ -35,13 +54,22 @@ typedef struct {
 // 16/16/8/8 after 2500: too slow to learn on a 2-core CPU. Many queries per
 // pair make the answers, the only tokens that reward recall, 16 of 40 targets.
 RecallTask recall_default(void);
-int recall_vocab(const RecallTask *t);   // 1 + n_keys + n_values
-int recall_len(const RecallTask *t);     // tokens per sequence: 1 + 2P + 2Q
+// Zoology's MQAR at a size a 2-core CPU trains (docs/results.md): vocabulary
+// 256, 64 tokens, 8 pairs, power_a 0.01. Zoology's own sweeps use a 8192-id
+// vocabulary and 4-64 pairs in 64-512 tokens.
+RecallTask recall_mqar(void);
+int recall_vocab(const RecallTask *t);   // pairs: 1 + n_keys + n_values; mqar: vocab
+int recall_len(const RecallTask *t);     // tokens per sequence: pairs 1 + 2P + 2Q; mqar seq_len
+// Checks the parameters; exits naming the one that does not fit.
+void recall_check(const RecallTask *t);
 // n sequences, deterministic from seed, into out (n * recall_len tokens).
 void recall_generate(const RecallTask *t, uint64_t seed, int n, uint16_t *out);
 // Accuracy over every query of n sequences: logits (n, recall_len, Vp) are the
 // model's next-token logits at each position; a query counts as right when its
 // answer has the largest logit among the vocabulary's real ids.
 double recall_accuracy(const RecallTask *t, const uint16_t *seqs, int n, const real *logits, int Vp);
+// The task as `key = value` lines (saved beside the data; recall_read loads it).
+void recall_write(const RecallTask *t, const char *path);
+RecallTask recall_read(const char *path);
 
 #endif

@@ -89,9 +89,64 @@ static void test_recall_sequences(void) {
     free(b);
 }
 
+// Multi-query associative recall (Zoology's form): keys and values from the
+// two halves of the vocabulary, the pairs first, then every key once more in
+// an even slot, followed by its value; queries mostly near the pairs
+// (power_a = 0.01); zeros elsewhere. Its metric counts the queries alone.
+static void test_mqar(void) {
+    RecallTask t = recall_mqar();
+    int L = recall_len(&t), V = recall_vocab(&t), P = t.n_pairs, n = 500;
+    CHECK(L == 64 && V == 256 && P == 8, "mqar: 64 tokens, 256 ids, 8 pairs");
+    uint16_t *a = malloc((size_t)n * L * sizeof *a), *b = malloc((size_t)n * L * sizeof *a);
+    recall_generate(&t, 9, n, a);
+    recall_generate(&t, 9, n, b);
+    CHECK(memcmp(a, b, (size_t)n * L * sizeof *a) == 0, "mqar: the same seed gives the same sequences");
+    int bad = 0, slots = (L - 2 * P) / 2, used[64] = {0};
+    for (int s = 0; s < n; s++) {
+        const uint16_t *q = a + (size_t)s * L;
+        int value_of[256], seen_value[256] = {0}, asked[256] = {0};
+        for (int k = 0; k < 256; k++) value_of[k] = -1;
+        for (int p = 0; p < P; p++) {
+            int k = q[2 * p], v = q[2 * p + 1];
+            bad += k < 1 || k >= V / 2 || v < V / 2 || v >= V || value_of[k] != -1 || seen_value[v]++;
+            value_of[k] = v;
+        }
+        for (int g = 0; g < slots; g++) {
+            int k = q[2 * P + 2 * g], v = q[2 * P + 2 * g + 1];
+            if (k == 0) { bad += v != 0; continue; }
+            bad += value_of[k] != v || asked[k]++;
+            used[g]++;
+        }
+        for (int k = 1; k < V / 2; k++) bad += value_of[k] >= 0 && !asked[k];   // every key is asked once
+    }
+    CHECK(bad == 0, "mqar: %d malformed sequences' tokens", bad);
+    CHECK(used[0] > 2 * used[slots - 1] && used[1] > used[slots / 2], "mqar: power_a = 0.01 favours the slots next to the "
+          "pairs (first %d, middle %d, last %d of %d sequences)", used[0], used[slots / 2], used[slots - 1], n);
+    int Vp = 256;
+    real *logits = calloc((size_t)n * L * Vp, sizeof *logits);
+    for (int s = 0; s < n; s++)
+        for (int i = 0; i + 1 < L; i++) logits[((size_t)s * L + i) * Vp + a[(size_t)s * L + i + 1]] = 1;
+    CHECK_CLOSE(recall_accuracy(&t, a, n, logits, Vp), 1, 0, "mqar: perfect logits");
+    for (int s = 0; s < n; s++)
+        for (int i = 2 * P; i < L; i += 2)
+            if (a[(size_t)s * L + i]) logits[((size_t)s * L + i) * Vp + a[(size_t)s * L + i + 1]] = 0;
+    CHECK(recall_accuracy(&t, a, n, logits, Vp) == 0, "mqar: only the queries' answers count");
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/hh_task_%d.conf", (int)getpid());
+    recall_write(&t, path);
+    RecallTask back = recall_read(path);
+    remove(path);
+    CHECK(back.form == RECALL_MQAR && back.vocab == t.vocab && back.seq_len == t.seq_len && back.n_pairs == P &&
+          back.power_a == t.power_a, "mqar: task.conf reads back the same task");
+    free(logits);
+    free(a);
+    free(b);
+}
+
 int main(void) {
     test_entropy_kl();
     test_spearman();
     test_recall_sequences();
+    test_mqar();
     return test_summary("test_analysis");
 }
