@@ -102,10 +102,16 @@ $(BENCH:%=$(BIN)/%): $(BIN)/bench/%: $(BUILD)/f/bench/%.o $(BUILD)/f/bench/peak.
 
 bench: $(BENCH:%=$(BIN)/%)
 
-# The README's first command: data, then a few minutes of training, then text.
+# The README's first command: data, then three attentions trained side by
+# side for a few minutes (configs/demo.sweep), their table and plot, and a
+# sample of each. DEMO_STEPS: training steps per attention.
+DEMO_STEPS ?= 300
 demo: all data
-	./train configs/default.conf
-	./sample out/default/model.ckpt -n 400 -t 0.8 -k 40
+	./sweep configs/demo.sweep --jobs 2 max_steps=$(DEMO_STEPS)
+	@for run in softmax hedgehog_distill_weight-1 elu; do \
+	    echo "== a sample from attention-$$run (out/demo/attention-$$run/model.ckpt):"; \
+	    ./sample out/demo/attention-$$run/model.ckpt -n 200 -t 0.8 -k 40 -s 1 || exit 1; \
+	done
 
 # The benchmarks are built (not run) so that a change that breaks them fails here.
 test: $(PROGS:%=$(BIN)/%) $(TEST_BINS) $(BENCH:%=$(BIN)/%)

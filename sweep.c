@@ -1,6 +1,10 @@
 // sweep.c — run a grid of training runs and tabulate and plot their results.
 //
-//   ./sweep FILE.sweep [--train PATH] [--jobs N] [--dry-run]
+//   ./sweep FILE.sweep [--train PATH] [--jobs N] [--dry-run] [key=value ...]
+//
+// key=value arguments are added to every run, after the sweep file's own
+// settings (e.g. max_steps=30 for a quick try; they are not part of the run
+// names, so they must not differ between two invocations of one sweep).
 //
 // A sweep file is `key = value` lines with # comments:
 //
@@ -94,6 +98,7 @@ typedef struct {
     char baseline_key[64], baseline_value[CONFIG_STR];   // baseline_key[0] = 0: none
     EvalSet evals[MAX_EVALS];
     int n_evals;
+    Variant extra;   // key=value from the command line, for every run
     Variant *variants;
     int n_variants;
     Axis axes[MAX_OVERRIDES];
@@ -335,6 +340,10 @@ static void load_run_config(const Sweep *s, const RunSpec *r, Config *c) {
     config_load_file(c, s->base);
     for (int i = 0; i < r->v.n; i++) {
         snprintf(arg, sizeof arg, "%s=%s", r->v.o[i].key, r->v.o[i].value);
+        config_set_arg(c, arg);
+    }
+    for (int i = 0; i < s->extra.n; i++) {
+        snprintf(arg, sizeof arg, "%s=%s", s->extra.o[i].key, s->extra.o[i].value);
         config_set_arg(c, arg);
     }
     run_dir(s, r, dir, sizeof dir);
@@ -885,6 +894,10 @@ static int build_argv(const Sweep *s, const RunSpec *r, const char *dir, int res
         snprintf(store[i], CONFIG_STR + 80, "%s=%s", r->v.o[i].key, r->v.o[i].value);
         argv[n++] = store[i];
     }
+    for (int i = 0; i < s->extra.n; i++) {
+        snprintf(store[r->v.n + 1 + i], CONFIG_STR + 80, "%s=%s", s->extra.o[i].key, s->extra.o[i].value);
+        argv[n++] = store[r->v.n + 1 + i];
+    }
     snprintf(store[r->v.n], CONFIG_STR + 80, "out_dir=%s", dir);
     argv[n++] = store[r->v.n];
     if (resume) argv[n++] = "resume=1";
@@ -901,8 +914,8 @@ static int run_job(const Sweep *s, const RunSpec *r, int threads, int dry_run) {
     if (!file_exists(path)) {
         snprintf(path, sizeof path, "%s/model.ckpt", dir);
         int resume = file_exists(path);
-        char *argv[MAX_OVERRIDES + 8];
-        static char store[MAX_OVERRIDES + 1][CONFIG_STR + 80];
+        char *argv[2 * MAX_OVERRIDES + 8];
+        static char store[2 * MAX_OVERRIDES + 1][CONFIG_STR + 80];
         int argc = build_argv(s, r, dir, resume, argv, store);
         printf("%s:", r->name);
         for (int i = 0; i < argc; i++) printf(" %s", argv[i]);
@@ -953,7 +966,8 @@ static int pending(const Sweep *s, const RunSpec *r) {
 
 int main(int argc, char **argv) {
     const char *file = NULL, *train_opt = NULL;
-    const char *usage = "usage: ./sweep FILE.sweep [--train PATH] [--jobs N] [--dry-run]";
+    const char *usage = "usage: ./sweep FILE.sweep [--train PATH] [--jobs N] [--dry-run] [key=value ...]";
+    Variant extra = {.n = 0};
     int dry_run = 0, n_jobs = 1;
     for (int i = 1; i < argc; i++) {
         char *end;
@@ -963,11 +977,17 @@ int main(int argc, char **argv) {
             n_jobs = (int)strtol(argv[++i], &end, 10);
             if (*end || n_jobs < 1 || n_jobs > MAX_JOBS) die("--jobs %s: give a number of runs at once, 1 to %d", argv[i], MAX_JOBS);
         } else if (argv[i][0] != '-' && !file) file = argv[i];
-        else die("%s (unexpected '%s')", usage, argv[i]);
+        else if (file && strchr(argv[i], '=') && argv[i][0] != '=') {
+            char key[64];
+            snprintf(key, sizeof key, "%.*s", (int)(strchr(argv[i], '=') - argv[i]), argv[i]);
+            check_value("command line", 1, key, strchr(argv[i], '=') + 1);
+            add_override(&extra, key, strchr(argv[i], '=') + 1, "command line", 0);
+        } else die("%s (unexpected '%s')", usage, argv[i]);
     }
     if (!file) die("%s", usage);
     Sweep *s = xcalloc(1, sizeof *s, "sweep");
     parse_file(s, file);
+    s->extra = extra;
     if (train_opt) copy_field(s->train, sizeof s->train, train_opt, file, 0, "--train");
     if (!s->train[0]) strcpy(s->train, "./train");
     if (access(s->train, X_OK) != 0) die("%s: trainer '%s' is not an executable file (build it with make, or set train = PATH)", file, s->train);
@@ -1030,6 +1050,15 @@ int main(int argc, char **argv) {
         return 130;
     }
     if (failed) die("%s: %d of %d runs failed (their train.log says why)", file, failed, s->n_runs);
-    if (!dry_run) printf("results: %s/results.md, %s/results.csv, %s/val_loss.svg\n", s->out, s->out, s->out);
+    if (!dry_run) {   // the tables, as results.md has them
+        char path[CONFIG_STR + 32];
+        snprintf(path, sizeof path, "%s/results.md", s->out);
+        size_t len;
+        char *md = read_file(path, &len);
+        for (char *line = strtok(md, "\n"); line; line = strtok(NULL, "\n"))
+            if (line[0] == '|' || line[0] == '#') printf("%s\n", line);
+        free(md);
+        printf("results: %s/results.md, %s/results.csv, %s/val_loss.svg\n", s->out, s->out, s->out);
+    }
     return 0;
 }
