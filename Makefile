@@ -48,8 +48,9 @@ TOOLS = sweep recall analyze
 PROGS = train sample data/prepare $(TOOLS)
 
 # Tests: float-built and double-built binaries, run in this order.
-TESTS_F = test_config test_shard test_matmul test_train test_tokenizer test_reliability test_attention_f test_sweep test_analysis
-TESTS_D = test_grad test_attention
+TESTS_F = test_config test_shard test_matmul test_train test_tokenizer test_reliability test_attention_f test_reference_f \
+          test_sweep test_analysis
+TESTS_D = test_grad test_attention test_reference
 TEST_BINS = $(TESTS_D:%=$(BUILD)/t/%) $(TESTS_F:%=$(BUILD)/t/%)
 
 # Benchmarks (make bench): float-built, each linked with the FMA-peak probe.
@@ -89,8 +90,9 @@ $(TESTS_F:%=$(BUILD)/t/%): $(BUILD)/t/%: $(BUILD)/f/test/%.o $(LIB_F)
 	@mkdir -p $(BUILD)/t
 	$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LDLIBS)
 
-# test_attention_f is test_attention.c built with float.
+# test_attention_f and test_reference_f are test_attention.c and test_reference.c built with float.
 $(BUILD)/f/test/test_attention_f.o: test/test_attention.c
+$(BUILD)/f/test/test_reference_f.o: test/test_reference.c
 
 $(TESTS_D:%=$(BUILD)/t/%): $(BUILD)/t/%: $(BUILD)/d/test/%.o $(LIB_D)
 	@mkdir -p $(BUILD)/t

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #ifdef _OPENMP
@@ -245,6 +246,35 @@ void memory_check(double bytes, const char *what, const char *advice) {
     if (avail > 0 && bytes > avail)
         die("%s needs an estimated %.2f GB of memory, but only %.2f GB is available: %s", what, bytes / 1e9,
             avail / 1e9, advice);
+}
+
+int run_captured(void (*fn)(void *), void *arg, char *msg, size_t n) {
+    int fd[2];
+    if (pipe(fd) != 0) die("pipe: %s", strerror(errno));
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) die("fork: %s", strerror(errno));
+    if (pid == 0) {
+        close(fd[0]);
+        dup2(fd[1], 2);
+        int devnull = open("/dev/null", O_WRONLY);
+        if (devnull >= 0) dup2(devnull, 1);
+        fn(arg);
+        fflush(NULL);
+        _exit(0);
+    }
+    close(fd[1]);
+    size_t len = 0;
+    ssize_t k;
+    char sink[256];
+    while ((k = read(fd[0], len + 1 < n ? msg + len : sink, len + 1 < n ? n - 1 - len : sizeof sink)) > 0)
+        if (len + 1 < n) len += (size_t)k;   // past n: drained, so the child never blocks
+    if (n) msg[len] = '\0';
+    close(fd[0]);
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR) die("waitpid: %s", strerror(errno));
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 int n_threads(void) {

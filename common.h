@@ -200,6 +200,12 @@ double memory_available(void);
 // allocate) exceeds memory_available(); `advice` says what to reduce.
 void memory_check(double bytes, const char *what, const char *advice);
 
+// Run fn(arg) in a child process, its stdout discarded and its stderr
+// captured into msg (at most n − 1 bytes, NUL-terminated): how die()'s
+// messages are caught, to be tested or reported again with more context.
+// Returns the child's exit status (128 + the signal when it was killed).
+int run_captured(void (*fn)(void *), void *arg, char *msg, size_t n);
+
 // Number of OpenMP threads in use (1 when built without OpenMP).
 int n_threads(void);
 

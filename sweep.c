@@ -352,38 +352,27 @@ static void load_run_config(const Sweep *s, const RunSpec *r, Config *c) {
     config_validate(c);
 }
 
-// Validate every run in a child process whose stderr we read, so that a
-// failure is reported as one line that also names the run.
+// One run's whole configuration and data files, checked in a child (a
+// problem there ends it with die()'s message, which the parent reports).
+typedef struct { const Sweep *s; const RunSpec *r; } RunCheck;
+
+static void check_run(void *arg) {
+    const RunCheck *rc = arg;
+    Config c;
+    load_run_config(rc->s, rc->r, &c);
+    const char *data[2] = {c.train_data, c.val_data};
+    for (int i = 0; i < 2; i++) {  // exits naming the pattern when nothing matches
+        int n;
+        char **paths = expand_paths(data[i], &n);
+        free_paths(paths, n);
+    }
+}
+
 static void validate_runs(const Sweep *s) {
     for (int r = 0; r < s->n_runs; r++) {
-        int fd[2];
-        if (pipe(fd) != 0) die("pipe: %s", strerror(errno));
-        fflush(NULL);
-        pid_t pid = fork();
-        if (pid < 0) die("fork: %s", strerror(errno));
-        if (pid == 0) {
-            close(fd[0]);
-            dup2(fd[1], 2);
-            Config c;
-            load_run_config(s, &s->runs[r], &c);
-            const char *data[2] = {c.train_data, c.val_data};
-            for (int i = 0; i < 2; i++) {  // exits naming the pattern when nothing matches
-                int n;
-                char **paths = expand_paths(data[i], &n);
-                free_paths(paths, n);
-            }
-            _exit(0);
-        }
-        close(fd[1]);
+        RunCheck rc = {s, &s->runs[r]};
         char msg[2048];
-        size_t len = 0;
-        ssize_t k;
-        while (len < sizeof msg - 1 && (k = read(fd[0], msg + len, sizeof msg - 1 - len)) > 0) len += (size_t)k;
-        msg[len] = '\0';
-        close(fd[0]);
-        int status;
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        if (run_captured(check_run, &rc, msg, sizeof msg) != 0) {
             char *m = strncmp(msg, "error: ", 7) == 0 ? msg + 7 : msg;
             m[strcspn(m, "\n")] = '\0';
             die("%s: run %s: %s", s->path, s->runs[r].name, *m ? m : "invalid configuration");

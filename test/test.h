@@ -11,12 +11,13 @@
 #define _POSIX_C_SOURCE 200809L
 #endif
 
-#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "../common.h"
 
 static int test_passed, test_failed, test_skipped;
 
@@ -46,30 +47,10 @@ static inline double rel_err(double a, double b, double floor_) {
 // `expect` somewhere in its stderr: how we test the paths that call die().
 // Returns 1 when it did.
 static inline int expect_die(void (*fn)(void *), void *arg, const char *expect) {
-    int fd[2];
-    if (pipe(fd) != 0) return 0;
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(fd[0]);
-        dup2(fd[1], 2);
-        int devnull = open("/dev/null", O_WRONLY);
-        if (devnull >= 0) dup2(devnull, 1);
-        fn(arg);
-        _exit(0);
-    }
-    close(fd[1]);
     char buf[4096];
-    size_t n = 0;
-    ssize_t k;
-    while (n < sizeof buf - 1 && (k = read(fd[0], buf + n, sizeof buf - 1 - n)) > 0) n += (size_t)k;
-    buf[n] = '\0';
-    close(fd[0]);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    int ok = WIFEXITED(status) && WEXITSTATUS(status) != 0 && strstr(buf, expect) != NULL;
-    if (!ok) printf("  expected a clean failure mentioning '%s'; got %s %d, stderr: %s\n", expect,
-                    WIFEXITED(status) ? "exit" : "signal", WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), buf);
+    int status = run_captured(fn, arg, buf, sizeof buf);
+    int ok = status != 0 && strstr(buf, expect) != NULL;
+    if (!ok) printf("  expected a clean failure mentioning '%s'; got status %d, stderr: %s\n", expect, status, buf);
     return ok;
 }
 

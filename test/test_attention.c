@@ -6,6 +6,7 @@
 // thread independence, Performer's features). Layers are built here from the
 // kinds' reported sizes, independent of model.c.
 #include "test.h"
+#include "numeric.h"
 #include "../attention.h"
 #include "../feature_maps.h"
 
@@ -251,22 +252,7 @@ static int all_finite(const real *x, size_t n) {
 // Gradients against central differences (double only).
 
 #ifdef REAL_DOUBLE
-// dL/dx by central differences at steps 1e-4 and 5e-5, Richardson-combined
-// (as test_grad.c): the h² term cancels.
-static double numeric(Layer *L, real *x) {
-    real saved = *x;
-    double d[2];
-    for (int k = 0; k < 2; k++) {
-        double h = k ? 5e-5 : 1e-4;
-        *x = saved + (real)h;
-        double lp = layer_loss(L);
-        *x = saved - (real)h;
-        double lm = layer_loss(L);
-        d[k] = (lp - lm) / (2 * h);
-    }
-    *x = saved;
-    return (4 * d[1] - d[0]) / 3;
-}
+static double layer_loss_of(void *L) { return layer_loss(L); }
 
 // Relative error |a − n| / max(|a| + |n|, 1e-4): the floor keeps the
 // differences' own rounding (~1e-11 absolute) from failing near-zero gradients.
@@ -274,7 +260,7 @@ static double worst_sampled(Layer *L, real *x, const real *g, size_t n, int samp
     double worst = 0;
     for (int s = 0; s < samples && n > 0; s++) {
         size_t i = (size_t)rng_below(&rng, n);
-        double e = rel_err(numeric(L, &x[i]), g[i], 1e-4);
+        double e = rel_err(numeric_grad(layer_loss_of, L, &x[i], 1e-4), g[i], 1e-4);
         worst = e > worst ? e : worst;
     }
     return worst;

@@ -4,6 +4,7 @@
 // scalar L = Σ w ⊙ f(x) has dL/dout = w, so the layer's backward must return
 // dL/dx; we compare it with (L(x+h) − L(x−h)) / 2h entry by entry.
 #include "test.h"
+#include "numeric.h"
 #include "kinds.h"
 #include "../matmul.h"
 #include "../model.h"
@@ -31,23 +32,6 @@ static double weighted_sum(const real *w, const real *y, size_t n) {
     return s;
 }
 
-// dL/dx by central differences at steps H and H/2, combined by Richardson
-// extrapolation: the H² truncation term cancels, leaving O(H⁴) + rounding.
-static double numeric_grad(double (*loss)(void *), void *ctx, real *x) {
-    real saved = *x;
-    double d[2];
-    for (int k = 0; k < 2; k++) {
-        double h = k ? H / 2 : H;
-        *x = saved + (real)h;
-        double lp = loss(ctx);
-        *x = saved - (real)h;
-        double lm = loss(ctx);
-        d[k] = (lp - lm) / (2 * h);
-    }
-    *x = saved;
-    return (4 * d[1] - d[0]) / 3;
-}
-
 // Compare `analytic` (n entries) with finite differences of loss() w.r.t. x,
 // at every entry when n is small, else at `samples` random entries.
 static void gradcheck(const char *what, double (*loss)(void *), void *ctx, real *x, const real *analytic, size_t n, int samples) {
@@ -55,7 +39,7 @@ static void gradcheck(const char *what, double (*loss)(void *), void *ctx, real 
     size_t count = n <= (size_t)samples ? n : (size_t)samples;
     for (size_t s = 0; s < count; s++) {
         size_t i = n <= (size_t)samples ? s : (size_t)rng_below(&rng, n);
-        double num = numeric_grad(loss, ctx, &x[i]), e = rel_err(num, analytic[i], FLOOR);
+        double num = numeric_grad(loss, ctx, &x[i], H), e = rel_err(num, analytic[i], FLOOR);
         if (e > worst) worst = e;
         if (e > TOL) printf("  %s[%zu]: analytic %.10g, numeric %.10g\n", what, i, (double)analytic[i], num);
     }

@@ -17,12 +17,14 @@
 // name the programs under test (default ./train, ./sample), so the sanitizer
 // build tests its own instrumented binaries.
 #include "test.h"
+#include "shards.h"
 #include "../data/shard.h"
 #include "../checkpoint.h"
 #include "ckpt.h"
 #include "text.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -156,11 +158,7 @@ static Config tiny_config(void) {
 static void write_shard(const char *name, int magic, int version, int count, const uint16_t *tok, size_t n) {
     char p[512];
     pathf(p, sizeof p, name);
-    int32_t h[SHARD_HEADER_INTS] = {magic, version, count};
-    FILE *f = xfopen(p, "wb");
-    xfwrite(h, 4, SHARD_HEADER_INTS, f, p);
-    xfwrite(tok, 2, n, f, p);
-    xfclose(f, p);
+    write_raw_shard(p, magic, version, count, tok, n);
 }
 
 // Header ints of our checkpoint format (model.c): the byte offsets we edit.

@@ -1,6 +1,7 @@
 // test_shard.c — the llm.c shard format: round trip, splitting writer, globs,
 // batches, and every way a shard can be broken.
 #include "test.h"
+#include "shards.h"
 #include "../common.h"
 #include "../data/loader.h"
 #include "../data/shard.h"
@@ -11,15 +12,11 @@ static char dir[256];
 
 static void path_in(char *buf, size_t n, const char *name) { snprintf(buf, n, "%s/%s", dir, name); }
 
-// Write a shard with a chosen header and payload, to build broken files.
+// A shard with a chosen header and payload, in the test directory.
 static void write_raw(const char *name, int magic, int version, int count, const uint16_t *tok, size_t n) {
     char p[512];
     path_in(p, sizeof p, name);
-    int32_t h[SHARD_HEADER_INTS] = {magic, version, count};
-    FILE *f = xfopen(p, "wb");
-    xfwrite(h, 4, SHARD_HEADER_INTS, f, p);
-    xfwrite(tok, 2, n, f, p);
-    xfclose(f, p);
+    write_raw_shard(p, magic, version, count, tok, n);
 }
 
 static void read_vocab10(void *name) {

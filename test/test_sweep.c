@@ -25,17 +25,10 @@ static int has_kind(const char *name) {
     return 0;
 }
 
-// Run fn(arg) in a child; 1 when it exits 0 (die() would exit 1 with a message).
+// 1 when fn(arg), run in a child, exits 0 (die() would exit 1 with a message).
 static int runs_clean(void (*fn)(void *), void *arg) {
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid == 0) {
-        fn(arg);
-        _exit(0);
-    }
-    int status = 0;
-    waitpid(pid, &status, 0);
-    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    char msg[1024];
+    return run_captured(fn, arg, msg, sizeof msg) == 0;
 }
 
 static void load_config(void *path) {
