@@ -9,7 +9,7 @@
 #include "test.h"
 #include "svg_check.h"
 #include "../data/shard.h"
-#include "../model.h"
+#include "../checkpoint.h"
 #include "../plot.h"
 
 #include <stdlib.h>
@@ -101,6 +101,66 @@ static void test_full_scale_one_step(void) {
     }
     CHECK(n == 6, "expected 6 configs/gpt2-small-*.conf (5 kinds + hedgehog with distillation), found %d", n);
     free_paths(paths, n);
+}
+
+// The GPT-2 conversion recipe (configs/convert-gpt2-stage{1,2}.conf) on a
+// randomly initialised GPT-2-small-shaped llm.c checkpoint written here
+// (one block unless FULL_CONFIG_TEST=1, as above): each stage loads it
+// through the conversion and takes one step.
+static void test_gpt2_conversion_recipe(void) {
+    int full = getenv("FULL_CONFIG_TEST") && strcmp(getenv("FULL_CONFIG_TEST"), "1") == 0;
+    Config c;
+    config_defaults(&c);
+    config_load_file(&c, "configs/convert-gpt2-stage1.conf");
+    if (!full) c.n_layer = 1;
+    strcpy(c.attention, "softmax");   // the llm.c model itself
+    strcpy(c.trainable, "all");
+    c.convert = 0;
+    c.init_from[0] = '\0';
+    GPT2 g;
+    model_init(&g, &c);
+    char path[300];
+    snprintf(path, sizeof path, "%s/gpt2_124M_random.bin", dir);
+    int32_t h[256] = {20240326, 3, g.maxT, g.V, g.L, g.NH, g.C, g.Vp};
+    FILE *f = xfopen(path, "wb");
+    xfwrite(h, 4, 256, f, path);
+    xfwrite(g.params, sizeof(real), (size_t)(g.p[P_ATTN] - g.params), f, path);
+    xfclose(f, path);
+    model_free(&g);
+    const char *stages[2] = {"configs/convert-gpt2-stage1.conf", "configs/convert-gpt2-stage2.conf"};
+    for (int s = 0; s < 2; s++) {
+        config_defaults(&c);
+        config_load_file(&c, stages[s]);
+        config_validate(&c);
+        CHECK(c.n_layer == 12 && c.n_embd == 768 && c.seq_len == 1024 && c.vocab_size == 50257 && c.batch_size == 8 &&
+              c.convert == 1 && strcmp(c.attention, "hedgehog") == 0, "%s: GPT-2 small to hedgehog, 8 × 1024 a step", stages[s]);
+        CHECK(s == 0 ? c.lm_weight == 0 && strcmp(c.trainable, "feature_maps") == 0 : c.lr == 6e-4 && strcmp(c.trainable, "all") == 0,
+              "%s: %s", stages[s], s == 0 ? "the maps alone, by distillation alone" : "everything, at the paper's 6e-4");
+        if (!full) c.n_layer = 1;
+        c.seq_len = 8;
+        c.batch_size = 1;
+        snprintf(c.init_from, sizeof c.init_from, "%s", path);
+        double t0 = now_seconds();
+        GPT2 m;
+        model_init(&m, &c);
+        model_load(&m, path, NULL);
+        int in[8], tgt[8];
+        for (int t = 0; t < 8; t++) in[t] = (t * 7919) % 50257, tgt[t] = (t * 104729 + 1) % 50257;
+        real *wte = xmalloc(m.sizes[P_WTE] * sizeof(real), "wte");
+        memcpy(wte, m.p[P_WTE], m.sizes[P_WTE] * sizeof(real));
+        model_begin_step(&m);
+        model_forward(&m, in, tgt, 1, 8);
+        model_backward(&m, 1.0);
+        double norm = model_grad_norm(&m);
+        model_adamw(&m, model_lr(&c, 0), norm);
+        int frozen = memcmp(wte, m.p[P_WTE], m.sizes[P_WTE] * sizeof(real)) == 0;
+        CHECK(isfinite(m.loss) && isfinite(norm) && norm > 0 && m.step == 1 && frozen == (s == 0),
+              "%s: one step (loss %g, grad norm %g), wte %s", stages[s], m.loss, norm, frozen ? "frozen" : "trained");
+        printf("%s: one step with %d block(s) in %.1f s\n", stages[s], c.n_layer, now_seconds() - t0);
+        free(wte);
+        model_free(&m);
+    }
+    remove(path);
 }
 
 static void write_file(const char *path, const char *text) {
@@ -409,6 +469,7 @@ int main(void) {
     test_plot();
     test_configs_parse();
     test_sweep_rejects();
+    test_gpt2_conversion_recipe();
     test_sweep_runs_and_resumes();
     test_jobs_and_eval();
     test_aggregation();
