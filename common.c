@@ -41,9 +41,9 @@ void warn(const char *fmt, ...) {
 }
 
 // Every block starts on a cache line. malloc's large blocks start 16 bytes
-// into a page, so a row of a (T, C) array straddled one more cache line than
-// it needed and each vector load or store of it was split across two:
-// aligned, chunked 1+ELU attention at T = 16384 runs 15% faster.
+// into a page, so a row of a (T, C) array would straddle one more cache line
+// than it needs and each vector load or store of it split across two
+// (docs/performance.md, "Alignment").
 enum { LINE = 64 };
 
 void *xmalloc(size_t bytes, const char *what) {

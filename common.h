@@ -96,7 +96,7 @@ static inline void axpy(real *y, real a, const real *x, int n) {
 // max of x[0..n), n >= 1. A max is exact in any order, so the lanes of an
 // `omp simd` reduction give the same result; without the pragma GCC leaves
 // the compare-and-select scalar, even split into chains (it may not treat it
-// as a max: NaNs), and the loss's forward took 30% longer. (Built without
+// as a max: NaNs). (Built without
 // OpenMP the pragma is ignored: the same result, scalar. Clang 14 cannot
 // vectorise this reduction and warns that it could not, so it is not asked.)
 static inline real row_max(const real *x, int n) {

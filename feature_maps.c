@@ -61,8 +61,8 @@ static void taylor_map(const AttnLayer *a, Role role, int h, const real *restric
 
 // dx_i += r·dz_x'i + r²·(Σ_j dz_ij x_j over the products holding x_i), taken
 // row by row of the products: row i's dot with x (for dx_i) and its axpy into
-// dx (for every j > i). (One loop that did both made each step wait on the
-// last; that was a quarter of Taylor's chunked time.)
+// dx (for every j > i): one loop that did both would make each step wait on
+// the last.
 static void taylor_map_backward(const AttnLayer *a, Role role, int h, const real *x, const real *dz, real *dx, real *dp) {
     (void)role; (void)h; (void)dp;
     if (!dx) return;

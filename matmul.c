@@ -69,7 +69,7 @@ typedef real vec __attribute__((vector_size(VEC_BYTES)));
 enum {
     VL = sizeof(vec) / sizeof(real),
     NR = NV * VL,          // columns of one micro-tile
-    KC = 384,              // k-block: fixed, so the summation order is too (384 beat 256 by 1-3 points)
+    KC = 384,              // k-block: fixed, so the summation order is too (the choice: docs/performance.md)
     MC = 32 * MR,          // rows of A packed at once: MC x KC stays in L2
     NC = 48 * NR,          // columns of B packed at once
     ALIGN = 64,
@@ -99,10 +99,10 @@ static inline void copy_grid(real *restrict dst, size_t d_out, size_t d_in, cons
 static inline void copy_rect(real *restrict d, View v, int width, int r, int n, int k, int nk) {
     const real *src = v.p + (size_t)r * v.rs + (size_t)k * v.cs;
     if (v.cs == 1) copy_grid(d, 1, (size_t)width, src, v.rs, 1, n, nk);
-    else if (v.rs == 1) {   // rows contiguous: a panel row at a time (6x faster than copy_grid)
+    else if (v.rs == 1) {   // rows contiguous: a panel row at a time, not the strip copy
         // Whole rows get a copy of constant length (width is a constant once
         // inlined): with a variable one GCC calls memmove per row, 32 bytes
-        // at a time for A's panels (weight gradients 1-4 points slower).
+        // at a time for A's panels.
         if (n == width)
             for (int j = 0; j < nk; j++) memcpy(d + (size_t)j * width, src + (size_t)j * v.cs, sizeof(real) * width);
         else
@@ -114,7 +114,7 @@ static inline void copy_rect(real *restrict d, View v, int width, int r, int n, 
 
 // A source with k contiguous (the forward's inp and W, dinp's dout) is packed
 // by transposing it, and element by element every write of that lands in a
-// different cache line: at BT = 256 that cost 10-15% of a product. Vector
+// different cache line. Vector
 // shuffles transpose LANES x LANES blocks in registers instead: log2(LANES)
 // rounds that each interleave row i with row i + LANES/2 (after the last
 // round, vector j holds column j). Needs __builtin_shufflevector (Clang, GCC
@@ -228,7 +228,7 @@ static INLINE_ALWAYS void tile_kernel(int nv, int kc, const real *restrict a, co
 
 // A panel's last tile is often narrow (N = 64 = 48 + 16 in attention, for a
 // head size of 64): it runs as many vectors of columns as it has, not NV,
-// which made such products up to a third faster.
+// rather than computing columns that are thrown away.
 WIDE_VECTORS
 static void micro_kernel(int kc, const real *restrict a, const real *restrict b,
                          real *restrict c, size_t ldc, int m, int n,
@@ -310,13 +310,11 @@ static void gemm_slice(real *C, size_t ldc, View a, View bt, const real *bias,
                 pack_panels(ap, a, ic, mc, pc, kc, MR);
                 // One B panel at a time (72 KiB, more than L1: read from L1
                 // and L2), packed on first use, while the A block streams
-                // from L2. (Software prefetch of the next panel's source
-                // cost 2 points of peak warm and changed nothing in a step:
-                // docs/performance.md.)
+                // from L2. (Prefetching the next panel's source does not
+                // help: docs/performance.md.)
                 // With one A block, no panel is used twice: all go through
                 // the same space, which stays in cache (a fresh one each
-                // time would be fetched from memory only to be overwritten:
-                // 3-5% of the product at BT = 256).
+                // time would be fetched from memory only to be overwritten).
                 for (int jp = 0; jp < npan; jp++) {
                     int j = jc + jp * NR;
                     real *b = bp + (M <= MC ? 0 : (size_t)jp * NR * kc);
@@ -326,9 +324,8 @@ static void gemm_slice(real *C, size_t ldc, View a, View bt, const real *bias,
                         if (a.cs != 1 && ic + MC < M) {
                             // A not contiguous along k (the weight gradient's
                             // doutᵀ: rows a whole row of dout apart, from memory):
-                            // part (jp, ip) of the next A block's source into L2.
-                            // The LM head's weight gradient at BT = 1024 spent 19%
-                            // of its time packing A, and ran +5 points with this.
+                            // part (jp, ip) of the next A block's source into L2,
+                            // so that packing it does not wait on memory.
                             int part = jp * mpan + ip, parts = npan * mpan, rows = imin(MC, M - ic - MC);
                             const real *src = a.p + (size_t)(ic + MC) * a.rs + (size_t)pc * a.cs;
                             for (int k = part * kc / parts; k < (part + 1) * kc / parts; k++)
