@@ -4,6 +4,10 @@
 #   make test         build everything and run the test suite
 #   make NO_OMP=1     build without OpenMP (single thread)
 #   make CC=clang     any C11 compiler works; gcc is the reference
+#   make MPI=1        the same programs with MPI (mpicc; Debian's libopenmpi-dev):
+#                     data-parallel training with mpirun (docs/distributed.md);
+#                     plain `make` switches back
+#   make test-mpi     MPI's own tests (builds its binaries in build/mpi/)
 #
 #   make test-sanitize   the suite again, built with ASan + UBSan (build/san/)
 #   make fuzz            libFuzzer targets (clang); make fuzz-run FUZZ_SECONDS=30
@@ -15,6 +19,12 @@
 # through the TRAIN_BIN and SAMPLE_BIN variables): docs/reliability.md.
 
 CC      ?= gcc
+# MPI=1: mpicc, dist.c's MPI collectives, objects apart in build/mpi.
+ifdef MPI
+  CC     := mpicc
+  MPIFLAG = -DHH_MPI
+  BUILD  ?= build/mpi
+endif
 # -fno-math-errno: nothing reads errno after maths, and without it sqrt and
 # floor cannot be vectorised.
 # On x86-64, GCC and Clang vectorise plain loops 256 bits wide even where
@@ -30,13 +40,18 @@ LDLIBS   = -lm
 ifndef NO_OMP
   OMPFLAG = -fopenmp
 endif
-ALL_CFLAGS = $(WARN) $(CFLAGS) $(OMPFLAG) $(EXTRA_CFLAGS)
+ALL_CFLAGS = $(WARN) $(CFLAGS) $(OMPFLAG) $(MPIFLAG) $(EXTRA_CFLAGS)
 ALL_LDFLAGS = $(OMPFLAG) $(LDFLAGS) $(EXTRA_LDFLAGS)
 BUILD   ?= build
 BIN     ?= .
+# Which build the programs in BIN are (plain or MPI): a change relinks them.
+FLAVOUR := $(if $(MPI),mpi,plain)
+$(shell mkdir -p $(BUILD); [ "$$(cat build/.bin-flavour-$(subst /,_,$(BIN)) 2>/dev/null)" = "$(FLAVOUR)" ] || \
+        echo $(FLAVOUR) > build/.bin-flavour-$(subst /,_,$(BIN)))
+BIN_FLAVOUR := build/.bin-flavour-$(subst /,_,$(BIN))
 
 # The library every program links: one concern a file.
-LIB_SRC = common.c config.c matmul.c attention.c attention_softmax.c attention_linear.c feature_maps.c \
+LIB_SRC = common.c config.c dist.c matmul.c attention.c attention_softmax.c attention_linear.c feature_maps.c \
           model.c checkpoint.c data/shard.c data/loader.c data/tokenizer.c data/corpus.c \
           plot.c analysis.c data/recall.c
 LIB_F = $(LIB_SRC:%.c=$(BUILD)/f/%.o)
@@ -66,21 +81,21 @@ $(BUILD)/d/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -DREAL_DOUBLE -c $< -o $@
 
-$(BIN)/train: $(BUILD)/f/train.o $(LIB_F)
+$(BIN)/train: $(BUILD)/f/train.o $(LIB_F) $(BIN_FLAVOUR)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LDLIBS)
+	$(CC) $(ALL_LDFLAGS) $(filter %.o,$^) -o $@ $(LDLIBS)
 
-$(BIN)/sample: $(BUILD)/f/sample.o $(LIB_F)
+$(BIN)/sample: $(BUILD)/f/sample.o $(LIB_F) $(BIN_FLAVOUR)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LDLIBS)
+	$(CC) $(ALL_LDFLAGS) $(filter %.o,$^) -o $@ $(LDLIBS)
 
-$(BIN)/data/prepare: $(BUILD)/f/data/prepare.o $(LIB_F)
+$(BIN)/data/prepare: $(BUILD)/f/data/prepare.o $(LIB_F) $(BIN_FLAVOUR)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LDLIBS)
+	$(CC) $(ALL_LDFLAGS) $(filter %.o,$^) -o $@ $(LDLIBS)
 
-$(TOOLS:%=$(BIN)/%): $(BIN)/%: $(BUILD)/f/%.o $(LIB_F)
+$(TOOLS:%=$(BIN)/%): $(BIN)/%: $(BUILD)/f/%.o $(LIB_F) $(BIN_FLAVOUR)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) $^ -o $@ $(LDLIBS)
+	$(CC) $(ALL_LDFLAGS) $(filter %.o,$^) -o $@ $(LDLIBS)
 
 # Fetch the GPT-2 vocabulary and the Brown Corpus, and tokenize Brown (docs/data.md).
 data: data/prepare
@@ -119,9 +134,15 @@ demo: all data
 test: $(PROGS:%=$(BIN)/%) $(TEST_BINS) $(BENCH:%=$(BIN)/%)
 	@TRAIN_BIN=$(BIN)/train SAMPLE_BIN=$(BIN)/sample test/run.sh $(TEST_BINS)
 
+# Data-parallel training's tests: MPI binaries apart (build/mpi/bin), the
+# plain ./train as the one-process reference (docs/distributed.md).
+test-mpi: $(BIN)/train $(BIN)/data/prepare
+	$(MAKE) MPI=1 BUILD=build/mpi BIN=build/mpi/bin build/mpi/bin/train
+	test/mpi.sh build/mpi/bin/train $(BIN)/train
+
 include test/reliability.mk
 
 clean:
 	rm -rf build $(PROGS) $(BENCH)
 
-.PHONY: all test clean bench data demo
+.PHONY: all test clean bench data demo test-mpi

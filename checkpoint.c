@@ -30,7 +30,8 @@ static uint64_t join64(const int32_t *h, int at) {
     return (uint64_t)hi << 32 | lo;
 }
 
-void model_save(const GPT2 *m, const char *path, const TrainState *ts, int with_optimizer) {
+static void save(const GPT2 *m, const char *path, const TrainState *ts, int with_optimizer, const real *full_m,
+                 const real *full_v) {
     char tmp[4200];
     char *cfg_text = NULL;
     size_t cfg_len = 0;
@@ -64,21 +65,34 @@ void model_save(const GPT2 *m, const char *path, const TrainState *ts, int with_
     xfwrite(m->params, sizeof(real), m->n_params, f, tmp);
     xfwrite(m->buffers, sizeof(real), m->n_buffers, f, tmp);
     if (with_optimizer) {
-        if (m->m) {
-            xfwrite(m->m, sizeof(real), m->n_params, f, tmp);
-            xfwrite(m->v, sizeof(real), m->n_params, f, tmp);
-        } else {  // no update yet: the moments are zero
-            real *zeros = xcalloc(m->n_params, sizeof(real), "zero moments");
-            xfwrite(zeros, sizeof(real), m->n_params, f, tmp);
-            xfwrite(zeros, sizeof(real), m->n_params, f, tmp);
-            free(zeros);
+        // The file holds every parameter's moments; this model holds those
+        // of [lo, hi) (its share), or full-size ones gathered for it, or none
+        // before the first update: the rest are zero.
+        const real *moment[2] = {full_m ? full_m : m->m, full_m ? full_v : m->v};
+        size_t lo = full_m ? 0 : m->opt_lo, hi = full_m ? m->n_params : m->opt_hi;
+        real *zeros = xcalloc(m->n_params, sizeof(real), "zero moments");
+        for (int k = 0; k < 2; k++) {
+            xfwrite(zeros, sizeof(real), moment[k] ? lo : m->n_params, f, tmp);
+            if (moment[k]) {
+                xfwrite(moment[k], sizeof(real), hi - lo, f, tmp);
+                xfwrite(zeros, sizeof(real), m->n_params - hi, f, tmp);
+            }
         }
+        free(zeros);
     }
     replace_commit(f, tmp, path);
     free(cfg_text);
 }
 
 // Read n values stored with `bytes` bytes each (4 or 8) into real.
+void model_save(const GPT2 *m, const char *path, const TrainState *ts, int with_optimizer) {
+    save(m, path, ts, with_optimizer, NULL, NULL);
+}
+
+void model_save_gathered(const GPT2 *m, const char *path, const TrainState *ts, const real *full_m, const real *full_v) {
+    save(m, path, ts, 1, full_m, full_v);
+}
+
 static void read_reals(real *dst, size_t n, int bytes, FILE *f, const char *path) {
     if (bytes == (int)sizeof(real)) {
         xfread(dst, sizeof(real), n, f, path);
@@ -215,9 +229,14 @@ void model_load(GPT2 *m, const char *path, TrainState *ts) {
                same_attn ? ", and the attention's own" : m->n_attn ? "; the attention's own parameters start fresh" : "");
     }
     if (ts) {
+        // Every parameter's moments are in the file; this model keeps its share's.
         model_need_moments(m);
-        read_reals(m->m, m->n_params, rb, f, path);
-        read_reals(m->v, m->n_params, rb, f, path);
+        size_t lo = m->opt_lo, n = m->opt_hi - m->opt_lo;
+        for (int k = 0; k < 2; k++) {
+            xfseek(f, (long)(lo * (size_t)rb), SEEK_CUR, path);
+            read_reals(k ? m->v : m->m, n, rb, f, path);
+            xfseek(f, (long)((m->n_params - lo - n) * (size_t)rb), SEEK_CUR, path);
+        }
         m->step = (long)join64(h, H_STEP_LO);
         for (int i = 0; i < 4; i++) ts->data_rng[i] = join64(h, H_DATA_RNG + 2 * i);
     }
@@ -225,7 +244,8 @@ void model_load(GPT2 *m, const char *path, TrainState *ts) {
     check_finite(m, path);
     if (ts)  // AdamW's moments: finite, and the second one never negative
         for (size_t i = 0; i < m->n_params; i++)
-            if (!isfinite(m->m[i]) || !(m->v[i] >= 0 && m->v[i] < INFINITY))
+            if (i >= m->opt_lo && i < m->opt_hi && (!isfinite(m->m[i - m->opt_lo]) ||
+                                                     !(m->v[i - m->opt_lo] >= 0 && m->v[i - m->opt_lo] < INFINITY)))
                 die("checkpoint '%s' holds a non-finite or negative optimizer moment at index %zu: it is corrupt", path, i);
 }
 

@@ -270,6 +270,8 @@ static void build_decay_runs(GPT2 *m) {
     m->runs = xcalloc(N_PARAM_TENSORS + 2 * (size_t)m->L, sizeof *m->runs, "weight-decay runs");
     m->train_lo = maps_only(m) ? (size_t)(m->p[P_ATTN] - m->params) : 0;
     m->train_hi = m->n_params;
+    m->opt_lo = m->train_lo;
+    m->opt_hi = m->train_hi;
     for (int i = maps_only(m) ? P_ATTN : 0; i < N_PARAM_TENSORS; i++) {
         size_t off = (size_t)(m->p[i] - m->params);
         if (i == P_ATTN)
@@ -349,11 +351,75 @@ static void need_grads(GPT2 *m) {
     bind_attention(m);
 }
 
+// AdamW's moments likewise, for the optimizer's share of the parameters only.
 void model_need_moments(GPT2 *m) {
     if (m->m) return;
-    memory_check(2.0 * m->n_params * sizeof(real), "the AdamW moments", SHRINK_MODEL);
-    m->m = xcalloc(m->n_params, sizeof(real), "AdamW first moments");
-    m->v = xcalloc(m->n_params, sizeof(real), "AdamW second moments");
+    size_t n = m->opt_hi - m->opt_lo;
+    memory_check(2.0 * n * sizeof(real), "the AdamW moments", SHRINK_MODEL);
+    m->m = xcalloc(n, sizeof(real), "AdamW first moments");
+    m->v = xcalloc(n, sizeof(real), "AdamW second moments");
+}
+
+// ---------------------------------------------------------------------------
+// Gradient accumulation over micro-batches. A step's gradient is the sum of
+// its micro-batches' gradients, added in an order fixed by their count G
+// alone: S(0, G), where S(lo, n) = S(lo, p) + S(lo + p, n − p) with p the
+// largest power of two below n (a leaf when n = 1). A binary counter builds
+// it on the fly — each micro-batch's gradient a new entry, equal-sized
+// neighbours merged, the rest folded right to left at the end — so it needs
+// at most log2(G) + 1 gradient buffers. The order matters beyond one
+// process: data-parallel ranks of A micro-batches each (A a power of two)
+// hold whole subtrees of it, and combining their sums by the same rule over
+// ranks gives bitwise the sum one process with G = A·N would have
+// (docs/distributed.md).
+
+static real *take_buffer(GPT2 *m) {
+    if (m->n_spare) return m->spare[--m->n_spare];
+    memory_check((double)m->n_params * sizeof(real), "a gradient-accumulation buffer", SHRINK_MODEL);
+    return xcalloc(m->n_params, sizeof(real), "gradient accumulation");
+}
+
+// left += right over the trainable range; right is zeroed and kept for reuse.
+static void merge_into(GPT2 *m, real *left, real *right) {
+    size_t lo = m->train_lo, hi = m->train_hi;
+    #pragma omp parallel for schedule(static)
+    for (size_t i = lo; i < hi; i++) left[i] += right[i];
+    memset(right + lo, 0, (hi - lo) * sizeof(real));
+    m->spare[m->n_spare++] = right;
+}
+
+static void set_grads(GPT2 *m, real *g) {
+    m->grads = g;
+    size_t off = 0;
+    for (int i = 0; i < N_PARAM_TENSORS; i++) {
+        m->g[i] = m->grads + off;
+        off += m->sizes[i];
+    }
+    bind_attention(m);
+}
+
+void model_accumulate(GPT2 *m) {
+    need_grads(m);
+    if (m->n_acc == ACC_MAX) die("gradient accumulation: more than 2^%d micro-batches", ACC_MAX - 1);
+    m->acc[m->n_acc] = m->grads;
+    m->acc_count[m->n_acc++] = 1;
+    set_grads(m, take_buffer(m));
+    while (m->n_acc >= 2 && m->acc_count[m->n_acc - 1] == m->acc_count[m->n_acc - 2]) {
+        merge_into(m, m->acc[m->n_acc - 2], m->acc[m->n_acc - 1]);
+        m->acc_count[m->n_acc - 2] *= 2;
+        m->n_acc--;
+    }
+}
+
+void model_accumulate_finish(GPT2 *m) {
+    if (!m->n_acc) return;
+    while (m->n_acc >= 2) {
+        merge_into(m, m->acc[m->n_acc - 2], m->acc[m->n_acc - 1]);
+        m->n_acc--;
+    }
+    m->spare[m->n_spare++] = m->grads;   // zero: nothing went into it since the last entry
+    set_grads(m, m->acc[0]);
+    m->n_acc = 0;
 }
 
 // ---------------------------------------------------------------------------
@@ -429,6 +495,8 @@ void model_free(GPT2 *m) {
     free(m->grads);
     free(m->m);
     free(m->v);
+    for (int i = 0; i < m->n_acc; i++) free(m->acc[i]);
+    for (int i = 0; i < m->n_spare; i++) free(m->spare[i]);
     free(m->runs);
     free(m->buffers);
     free(m->alayer);
@@ -624,26 +692,44 @@ void model_begin_step(GPT2 *m) {
     for (int l = 0; l < m->L; l++) attn_before_step(&m->alayer[l], m->step);
 }
 
-double model_grad_norm(const GPT2 *m) {
-    if (!m->grads) return 0;
-    const real *grads = m->grads + m->train_lo;
-    size_t n = m->train_hi - m->train_lo, n_chunks = (n + NORM_CHUNK - 1) / NORM_CHUNK;
-    double *part = xcalloc(n_chunks, sizeof(double), "gradient norm partials");
+void model_shard(const GPT2 *m, int n, int r, size_t *lo, size_t *hi) {
+    size_t chunks = (m->train_hi - m->train_lo + NORM_CHUNK - 1) / NORM_CHUNK;
+    *lo = m->train_lo + chunks * (size_t)r / (size_t)n * NORM_CHUNK;
+    *hi = m->train_lo + chunks * (size_t)(r + 1) / (size_t)n * NORM_CHUNK;
+    if (*hi > m->train_hi) *hi = m->train_hi;
+    if (*lo > *hi) *lo = *hi;
+}
+
+void model_set_shard(GPT2 *m, size_t lo, size_t hi) {
+    if (m->m) die("internal: the optimizer's share is set before its moments exist");
+    m->opt_lo = lo;
+    m->opt_hi = hi;
+}
+
+size_t model_grad_norm_parts(const GPT2 *m, size_t lo, size_t hi, double *parts) {
+    size_t n_chunks = (hi - lo + NORM_CHUNK - 1) / NORM_CHUNK;
+    if (!parts) return n_chunks;
     double t0 = now_seconds();
     #pragma omp parallel for schedule(static)
     for (size_t k = 0; k < n_chunks; k++) {
         // Squares by row_sum's float chains over blocks of NORM_BLOCK (so each
         // chain adds NORM_BLOCK / CHAINS terms); blocks summed in double.
-        size_t end = (k + 1) * NORM_CHUNK < n ? (k + 1) * NORM_CHUNK : n;
+        size_t start = lo + k * NORM_CHUNK, end = start + NORM_CHUNK < hi ? start + NORM_CHUNK : hi;
         double s = 0;
-        for (size_t i = k * NORM_CHUNK; i < end; i += NORM_BLOCK)
-            s += row_sum(grads + i, (int)(end - i < NORM_BLOCK ? end - i : NORM_BLOCK), 0, 1);
-        part[k] = s;
+        for (size_t i = start; i < end; i += NORM_BLOCK)
+            s += m->grads ? row_sum(m->grads + i, (int)(end - i < NORM_BLOCK ? end - i : NORM_BLOCK), 0, 1) : 0;
+        parts[k] = s;
     }
-    double total = 0;
-    for (size_t k = 0; k < n_chunks; k++) total += part[k];
-    free(part);
     prof_add(PROF_OPTIMIZER, t0);
+    return n_chunks;
+}
+
+double model_grad_norm(const GPT2 *m) {
+    size_t n = model_grad_norm_parts(m, m->train_lo, m->train_hi, NULL);
+    double *parts = xcalloc(n + 1, sizeof(double), "gradient norm partials"), total = 0;
+    model_grad_norm_parts(m, m->train_lo, m->train_hi, parts);
+    for (size_t k = 0; k < n; k++) total += parts[k];
+    free(parts);
     return sqrt(total);
 }
 
@@ -668,11 +754,14 @@ void model_adamw(GPT2 *m, double lr, double grad_norm) {
     real c1 = (real)(1.0 / (1.0 - pow(b1, (double)t))), c2 = (real)(1.0 / (1.0 - pow(b2, (double)t)));
     real rlr = (real)lr, eps = (real)c->adam_eps;
     real clip = (real)(c->grad_clip > 0 && grad_norm > c->grad_clip ? c->grad_clip / grad_norm : 1.0);
-    real *restrict p = m->params, *restrict g = m->grads, *restrict mo = m->m, *restrict vo = m->v;
+    // The moments cover [opt_lo, opt_hi) only: mo[i], vo[i] for parameter i.
+    real *restrict p = m->params, *restrict g = m->grads, *restrict mo = m->m - m->opt_lo, *restrict vo = m->v - m->opt_lo;
     double t0 = now_seconds();
     #pragma omp parallel
     for (int r = 0; r < m->n_runs; r++) {
         size_t lo = m->runs[r].off, hi = lo + m->runs[r].n;
+        lo = lo > m->opt_lo ? lo : m->opt_lo;
+        hi = hi < m->opt_hi ? hi : m->opt_hi;
         real wd = m->runs[r].decay ? (real)c->weight_decay : 0;
         #pragma omp for schedule(static) nowait
         for (size_t i = lo; i < hi; i++) {
@@ -685,6 +774,10 @@ void model_adamw(GPT2 *m, double lr, double grad_norm) {
             p[i] -= rlr * ((mi * c1) / (sqrt_r(vi * c2) + eps) + wd * p[i]);
         }
     }
+    // With a share of the parameters (data parallel), the rest of the
+    // gradient was someone else's to use: zero it for the next step.
+    memset(g + m->train_lo, 0, (m->opt_lo - m->train_lo) * sizeof(real));
+    memset(g + m->opt_hi, 0, (m->train_hi - m->opt_hi) * sizeof(real));
     m->step = t;
     prof_add(PROF_OPTIMIZER, t0);
 }

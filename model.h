@@ -34,6 +34,8 @@ enum {
 // Their names, as error messages and docs/checkpoint-format.md spell them.
 extern const char *const param_names[N_PARAM_TENSORS];
 
+enum { ACC_MAX = 32 };   // gradient accumulation: up to 2^31 micro-batches a step
+
 typedef struct {
     Config cfg;
     const AttnKind *attn;
@@ -50,6 +52,15 @@ typedef struct {
     size_t train_lo, train_hi;
     struct DecayRun { size_t off, n; int decay; } *runs;
     int n_runs;
+    // The optimizer's share [opt_lo, opt_hi) of the trainable range: all of
+    // it in one process, a slice per rank in data-parallel training. AdamW's
+    // moments m, v hold this share only (m[i − opt_lo] for parameter i).
+    size_t opt_lo, opt_hi;
+    // Gradient accumulation (model_accumulate): partial sums of 1, 2, 4, ...
+    // micro-batches' gradients, and zeroed buffers to reuse.
+    real *acc[ACC_MAX], *spare[ACC_MAX + 1];
+    long acc_count[ACC_MAX];
+    int n_acc, n_spare;
     size_t n_buffers;               // untrained attention state, L blocks
     real *buffers;
     long step;                      // optimizer steps taken
@@ -98,8 +109,24 @@ void model_need_moments(GPT2 *m);
 // Start of a training step: the attention kind's per-step hook (Performer's
 // feature redraw), before the step's first forward.
 void model_begin_step(GPT2 *m);
+// With grad_accum > 1: after each micro-batch's backward (into gradients
+// that were zero before it) file its gradient into the step's sum; after the
+// last, model_accumulate_finish leaves the sum in m->grads. The order of the
+// additions depends on the number of micro-batches alone (model.c).
+void model_accumulate(GPT2 *m);
+void model_accumulate_finish(GPT2 *m);
 // Global L2 norm of the trainable parameters' gradients (fixed summation order).
 double model_grad_norm(const GPT2 *m);
+// The same in parts: the squared norm of each 65536-parameter chunk of
+// [lo, hi) (a share from model_shard), in order; returns their count (parts
+// NULL: only that). The norm is the root of all chunks' parts summed in
+// order, so ranks can each compute their share's.
+size_t model_grad_norm_parts(const GPT2 *m, size_t lo, size_t hi, double *parts);
+// Part r of n of the trainable range, cut at those chunks' boundaries: the
+// share of rank r of n; model_set_shard makes it this model's (before its
+// moments exist: before the first update or a resume).
+void model_shard(const GPT2 *m, int n, int r, size_t *lo, size_t *hi);
+void model_set_shard(GPT2 *m, size_t lo, size_t hi);
 // Learning rate at `step`: linear warm-up, cosine decay to min_lr at max_steps.
 double model_lr(const Config *c, long step);
 // One AdamW update with learning rate lr, the gradients first scaled down to

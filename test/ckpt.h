@@ -19,9 +19,10 @@ static inline GPT2 *load_state(const Config *cfg, const char *path) {
 
 // Weights, AdamW moments, step and attention buffers bitwise equal.
 static inline int same_state(const GPT2 *a, const GPT2 *b) {
-    size_t n = a->n_params * sizeof(real);
-    return a->step == b->step && memcmp(a->params, b->params, n) == 0 && memcmp(a->m, b->m, n) == 0 &&
-           memcmp(a->v, b->v, n) == 0 && memcmp(a->buffers, b->buffers, a->n_buffers * sizeof(real)) == 0;
+    size_t n = a->n_params * sizeof(real), nm = (a->opt_hi - a->opt_lo) * sizeof(real);
+    return a->step == b->step && a->opt_lo == b->opt_lo && a->opt_hi == b->opt_hi && memcmp(a->params, b->params, n) == 0 &&
+           memcmp(a->m, b->m, nm) == 0 && memcmp(a->v, b->v, nm) == 0 &&
+           memcmp(a->buffers, b->buffers, a->n_buffers * sizeof(real)) == 0;
 }
 
 #endif
