@@ -8,7 +8,8 @@
 //   linear     A_ij ∝ phi(q_i)·phi(k_j), for a feature     attention_linear.c
 //              map phi (the map is the kind):              feature_maps.c
 //     elu        phi(x) = elu(x) + 1
-//     taylor     phi(x) = [1, x', x'⊗x'/√2], x' = x/d^¼  (phi·phi = 1 + s + s²/2)
+//     taylor     phi(x) = [1, x', x'⊗x'/√2], x' = x/d^¼  (phi·phi = 1 + s + s²/2;
+//                the d(d+1)/2 distinct products are stored, F = 2145 for d = 64)
 //     performer  random features m^-½ exp(W x' − ‖x'‖²/2)
 //     hedgehog   a learned map [exp(Ux + b), exp(−(Ux + b))], or its two
 //                softmax forms (hedgehog_map = softmax | joint)

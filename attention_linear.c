@@ -40,13 +40,11 @@
 static real inv_den(real den) { return den > REAL_TINY ? 1 / den : 0; }
 static real safe_log(real x) { return (real)log(x > REAL_TINY ? x : REAL_TINY); }
 
-static size_t opt_size(size_t (*f)(const Config *c), const Config *c) { return f ? f(c) : 0; }
-
 // Which form runs for a (kind, config, T), and the workspace it needs.
 typedef struct {
     int quadratic;   // 1: the quadratic form; 0: chunked
     int distill;     // the distillation loss is computed (needs the quadratic pairs)
-    int F, G;        // features; "pair features" the quadratic form scores (below)
+    int F, Fp;       // features; "pair features" the quadratic form scores (below)
     int chunk, hs;
     size_t ws;       // workspace reals per thread
 } LinearPlan;
@@ -56,7 +54,7 @@ typedef struct {
     const FeatureMap *fm;
     const AttnLayer *a;
     HeadView x;       // its q, k, v rows, and its output rows y
-    int h, T, hs, F, G, chunk;
+    int h, T, hs, F, Fp, chunk;
     real *dp;         // this pair's parameter-gradient slot (backward), or NULL
 } Head;
 
@@ -76,7 +74,7 @@ static const real *role_rows(const Head *H, Role role) { return role == QUERY ? 
 // Backward treats the shifts as constants, which is exact because A does
 // not depend on them.
 
-static int is_exp(const Head *H) { return H->fm->phi == PHI_EXP; }
+static int is_exp(const Head *H) { return H->fm->z_to_phi == PHI_EXP; }
 
 // z (F) -> softmax over each of `groups` equal parts, in place.
 static void softmax_groups(real *z, int F, int groups) {
@@ -90,7 +88,7 @@ static void softmax_groups(real *z, int F, int groups) {
 // The map's output z (F) into features in place, as the map's `phi` says;
 // returns the shift subtracted before exp (0 for the other kinds of phi).
 static real features_of(const Head *H, real *z) {
-    switch (H->fm->phi) {
+    switch (H->fm->z_to_phi) {
     case PHI_EXP: {
         real shift = row_max(z, H->F);
         exp_shifted(z, H->F, shift);
@@ -108,8 +106,8 @@ static real features_of(const Head *H, real *z) {
 // df (F), the gradient of features f, into the gradient of z, in place:
 // exp: df·f; relu: df where f > 0; softmax: f ⊙ (df − f·df) per group.
 static void features_backward(const Head *H, const real *f, real *df) {
-    int F = H->F, groups = H->fm->phi == PHI_SOFTMAX_HALVES ? 2 : 1;
-    switch (H->fm->phi) {
+    int F = H->F, groups = H->fm->z_to_phi == PHI_SOFTMAX_HALVES ? 2 : 1;
+    switch (H->fm->z_to_phi) {
     case PHI_EXP:
         for (int i = 0; i < F; i++) df[i] *= f[i];
         break;
@@ -158,7 +156,7 @@ static void map_rows(const Head *H, Role role, int t0, int n, real *z) {
 static void phi_rows(const Head *H, Role role, int t0, int n, real *f, real *shift) {
     size_t F = H->F;
     map_rows(H, role, t0, n, f);
-    if (H->fm->phi == PHI_Z) return;
+    if (H->fm->z_to_phi == PHI_Z) return;
     for (int t = 0; t < n; t++) {
         real m = features_of(H, f + t * F);
         if (shift) shift[t] = m;
@@ -182,12 +180,12 @@ static void phi_backward_rows(const Head *H, Role role, int t0, int n, const rea
     H->fm->map_backward_rows(H->a, role, H->h, x, ld, n, df, dx, H->dp);
 }
 
-// The quadratic form scores pairs of "pair features" psi (G of them):
+// The quadratic form scores pairs of "pair features" psi (Fp of them):
 // n_ij = kernel(psi(q_i)·psi(k_j)). Without a kernel psi = phi; with one,
 // psi(x) = x/d^(1/4), so psi(q)·psi(k) = q·k/√d and no features are built.
 static real psi_scale(const Head *H) { return (real)pow((double)H->hs, -0.25); }
 
-// x (hs) -> f (G); returns phi's shift (0 for kernel maps: they have no exp).
+// x (hs) -> f (Fp); returns phi's shift (0 for kernel maps: they have no exp).
 static real psi(const Head *H, Role role, const real *x, real *f) {
     if (!H->fm->kernel) return phi(H, role, x, f);
     real r = psi_scale(H);
@@ -195,7 +193,7 @@ static real psi(const Head *H, Role role, const real *x, real *f) {
     return 0;
 }
 
-// df (G) -> dx (hs) += (when dx), H->dp +=. Overwrites df. Kernel maps have
+// df (Fp) -> dx (hs) += (when dx), H->dp +=. Overwrites df. Kernel maps have
 // no parameters.
 static void psi_backward(const Head *H, Role role, const real *x, const real *f, real *df, real *dx) {
     if (!H->fm->kernel) phi_backward(H, role, x, f, df, dx);
@@ -204,7 +202,7 @@ static void psi_backward(const Head *H, Role role, const real *x, const real *f,
 
 // n_ij from pair features; *dn = dn_ij / d(psi(q_i)·psi(k_j)).
 static real psi_score(const Head *H, const real *fq, const real *fk, real *dn) {
-    real s = dot(fq, fk, H->G);
+    real s = dot(fq, fk, H->Fp);
     if (!H->fm->kernel) {
         *dn = 1;
         return s;
@@ -252,19 +250,43 @@ static real teacher_row(const Head *H, int i, real *s) {
 }
 
 // ---------------------------------------------------------------------------
-// Quadratic form: row by row; keys' pair features kept (T×G), never a T×T
-// matrix. Workspace layout (reals): fk, dfk, dfkd: T·G each; fq, dfq, dfqd:
-// G each; n, s, ks: T each (ks: the keys' shifts); g: d.
+// Quadratic form: row by row; the keys' pair features kept (T × Fp), never
+// a T×T matrix. A thread's workspace:
+typedef struct {
+    real *fk;            // the keys' pair features                      T × Fp
+    real *dfk, *dfkd;    // their gradients, and the distillation's share  T × Fp each
+    real *fq;            // one query's pair features                    Fp
+    real *dfq, *dfqd;    // its gradient, and the distillation's share   Fp each
+    real *n, *s, *ks;    // the row's scores n_ij, the teacher's scores, the keys' shifts K_j   T each
+    real *g;             // the row's cotangent g_i                      d
+} QuadWs;
 
-static size_t quad_ws_size(int T, int G, int d) { return 3 * (size_t)T * G + 3 * (size_t)G + 3 * (size_t)T + d; }
+static size_t quad_ws_size(int T, int Fp, int d) { return 3 * (size_t)T * Fp + 3 * (size_t)Fp + 3 * (size_t)T + d; }
+
+static QuadWs quad_ws(const Head *H, real *ws) {
+    size_t TF = (size_t)H->T * H->Fp, Fp = H->Fp, T = H->T;
+    QuadWs w;
+    w.fk = ws;
+    w.dfk = w.fk + TF;
+    w.dfkd = w.dfk + TF;    // right after dfk: one memset zeroes both
+    w.fq = w.dfkd + TF;
+    w.dfq = w.fq + Fp;
+    w.dfqd = w.dfq + Fp;    // likewise
+    w.n = w.dfqd + Fp;
+    w.s = w.n + T;
+    w.ks = w.s + T;
+    w.g = w.ks + T;
+    return w;
+}
 
 // -> this head's rows of y (when write_y), den (T) (when not NULL); when lse
 // is given, the teacher's lse (T) too, and returns Σ_i term_i.
 static double quad_forward(const Head *H, int write_y, real *den, real *lse, real *ws) {
-    int T = H->T, G = H->G, hs = H->hs;
+    int T = H->T, Fp = H->Fp, hs = H->hs;
     size_t ld = H->x.ld;
-    real *fk = ws, *fq = fk + 3 * (size_t)T * G, *n = fq + 3 * (size_t)G, *s = n + T, *ks = s + T;
-    for (int j = 0; j < T; j++) ks[j] = psi(H, KEY, H->x.k + j * ld, fk + (size_t)j * G);
+    QuadWs w = quad_ws(H, ws);
+    real *fk = w.fk, *fq = w.fq, *n = w.n, *s = w.s, *ks = w.ks;
+    for (int j = 0; j < T; j++) ks[j] = psi(H, KEY, H->x.k + j * ld, fk + (size_t)j * Fp);
     double distill = 0;
     real M = -INFINITY;   // M_i
     for (int i = 0; i < T; i++) {
@@ -272,7 +294,7 @@ static double quad_forward(const Head *H, int write_y, real *den, real *lse, rea
         M = ks[i] > M ? ks[i] : M;
         real sum = 0, dn;
         for (int j = 0; j <= i; j++) {
-            n[j] = psi_score(H, fq, fk + (size_t)j * G, &dn);
+            n[j] = psi_score(H, fq, fk + (size_t)j * Fp, &dn);
             if (is_exp(H)) n[j] *= pair_factor(H, ks[j], M);
             sum += n[j];
         }
@@ -303,23 +325,23 @@ static double quad_forward(const Head *H, int write_y, real *den, real *lse, rea
 // reaches only the map's parameters.
 static void quad_backward(const Head *H, const HeadView *d, const real *den, const real *lse, real distill_scale,
                           int qk_grad, real *ws) {
-    int T = H->T, G = H->G, hs = H->hs;
+    int T = H->T, Fp = H->Fp, hs = H->hs;
     int has_dy = d->y != NULL, split = lse && !qk_grad, main_part = has_dy || !split;
-    size_t TG = (size_t)T * G, ld = H->x.ld;
-    real *fk = ws, *dfk = fk + TG, *dfkd = dfk + TG, *fq = dfkd + TG, *dfq = fq + G, *dfqd = dfq + G;
-    real *s = dfqd + G + T, *ks = s + T, *g = ks + T;
-    memset(dfk, 0, 2 * TG * sizeof(real));
-    for (int j = 0; j < T; j++) ks[j] = psi(H, KEY, H->x.k + j * ld, fk + (size_t)j * G);
+    size_t TF = (size_t)T * Fp, ld = H->x.ld;
+    QuadWs w = quad_ws(H, ws);
+    real *fk = w.fk, *dfk = w.dfk, *dfkd = w.dfkd, *fq = w.fq, *dfq = w.dfq, *dfqd = w.dfqd, *s = w.s, *ks = w.ks, *g = w.g;
+    memset(dfk, 0, 2 * TF * sizeof(real));   // dfk and dfkd
+    for (int j = 0; j < T; j++) ks[j] = psi(H, KEY, H->x.k + j * ld, fk + (size_t)j * Fp);
     real M = -INFINITY;
     for (int i = 0; i < T; i++) {
         const real *q = H->x.q + i * ld;
         psi(H, QUERY, q, fq);
         M = ks[i] > M ? ks[i] : M;
-        memset(dfq, 0, 2 * (size_t)G * sizeof(real));
+        memset(dfq, 0, 2 * (size_t)Fp * sizeof(real));   // dfq and dfqd
         real inv = inv_den(den[i]), e = has_dy ? cotangent(H, d, g, den, i) : 0;
         if (lse) teacher_scores(H, i, s);
         for (int j = 0; j <= i; j++) {
-            const real *fkj = fk + (size_t)j * G;
+            const real *fkj = fk + (size_t)j * Fp;
             real dn, n = psi_score(H, fq, fkj, &dn), D = 0, Dd = 0;
             if (is_exp(H)) {   // n and its derivative carry the pair's factor
                 real f = pair_factor(H, ks[j], M);
@@ -333,12 +355,12 @@ static void quad_backward(const Head *H, const HeadView *d, const real *den, con
             if (lse) Dd = distill_scale * (inv - (real)exp_r(s[j] - lse[i]) * inv_den(n));
             if (!split) D += Dd;
             if (main_part) {
-                axpy(dfq, D * dn, fkj, G);
-                axpy(dfk + (size_t)j * G, D * dn, fq, G);
+                axpy(dfq, D * dn, fkj, Fp);
+                axpy(dfk + (size_t)j * Fp, D * dn, fq, Fp);
             }
             if (split) {
-                axpy(dfqd, Dd * dn, fkj, G);
-                axpy(dfkd + (size_t)j * G, Dd * dn, fq, G);
+                axpy(dfqd, Dd * dn, fkj, Fp);
+                axpy(dfkd + (size_t)j * Fp, Dd * dn, fq, Fp);
             }
         }
         if (main_part) psi_backward(H, QUERY, q, fq, dfq, d->q + i * ld);
@@ -346,8 +368,8 @@ static void quad_backward(const Head *H, const HeadView *d, const real *den, con
     }
     for (int j = 0; j < T; j++) {
         const real *k = H->x.k + j * ld;
-        if (main_part) psi_backward(H, KEY, k, fk + (size_t)j * G, dfk + (size_t)j * G, d->k + j * ld);
-        if (split) psi_backward(H, KEY, k, fk + (size_t)j * G, dfkd + (size_t)j * G, NULL);
+        if (main_part) psi_backward(H, KEY, k, fk + (size_t)j * Fp, dfk + (size_t)j * Fp, d->k + j * ld);
+        if (split) psi_backward(H, KEY, k, fk + (size_t)j * Fp, dfkd + (size_t)j * Fp, NULL);
     }
 }
 
@@ -644,15 +666,15 @@ static LinearPlan lin_plan(const FeatureMap *fm, const Config *c, int T) {
     LinearPlan p;
     p.hs = head_size(c);
     p.F = fm->n_features(c);
-    p.G = fm->kernel ? p.hs : p.F;
+    p.Fp = fm->kernel ? p.hs : p.F;
     p.distill = c->distill_weight > 0;
     p.chunk = c->chunk_size < T ? c->chunk_size : T;
     if (strcmp(c->attention_form, "auto") != 0) p.quadratic = strcmp(c->attention_form, "quadratic") == 0;
     else {
-        double quad = T / 2.0 * (p.G + p.hs), chunked = (2.0 * p.F * p.hs + p.chunk / 2.0 * (p.G + p.hs)) / CHUNK_SPEEDUP;
+        double quad = T / 2.0 * (p.Fp + p.hs), chunked = (2.0 * p.F * p.hs + p.chunk / 2.0 * (p.Fp + p.hs)) / CHUNK_SPEEDUP;
         p.quadratic = p.distill || quad <= chunked;
     }
-    size_t quad = p.quadratic || p.distill ? quad_ws_size(T, p.G, p.hs) : 0;
+    size_t quad = p.quadratic || p.distill ? quad_ws_size(T, p.Fp, p.hs) : 0;
     size_t chunked = p.quadratic ? 0 : chunk_ws_size(p.F, p.chunk, p.hs, T);
     p.ws = quad > chunked ? quad : chunked;
     if (p.ws < 2 * (size_t)p.F) p.ws = 2 * (size_t)p.F;  // step uses 2F
@@ -660,7 +682,7 @@ static LinearPlan lin_plan(const FeatureMap *fm, const Config *c, int T) {
 }
 
 static Head lin_head(const AttnLayer *a, const LinearPlan *p, const real *qkv, const real *y, int b, int h, int T) {
-    Head H = {a->kind->map, a, head_view(qkv, y, b, h, T, a->C, a->hs), h, T, a->hs, p->F, p->G, p->chunk, NULL};
+    Head H = {a->kind->map, a, head_view(qkv, y, b, h, T, a->C, a->hs), h, T, a->hs, p->F, p->Fp, p->chunk, NULL};
     return H;
 }
 
@@ -671,7 +693,7 @@ static size_t lin_act_size(const AttnKind *k, const Config *c, int B, int T) {
 
 // A workspace per thread, then one parameter-gradient slot per (b, h).
 static size_t lin_scratch_size(const AttnKind *k, const Config *c, int B, int T) {
-    return (size_t)n_threads() * lin_plan(k->map, c, T).ws + (size_t)B * c->n_head * opt_size(k->map->n_params, c);
+    return (size_t)n_threads() * lin_plan(k->map, c, T).ws + (size_t)B * c->n_head * attn_n_params(k, c);
 }
 
 // qkv (B,T,3C) -> y (B,T,C), acts: den (B,NH,T) [, lse (B,NH,T)]
@@ -709,7 +731,7 @@ static void lin_backward(AttnLayer *a, real *dqkv, const real *dy, const real *q
     const FeatureMap *fm = a->kind->map;
     LinearPlan p = lin_plan(fm, a->cfg, T);
     int NH = a->NH;
-    size_t BH = (size_t)B * NH, np = opt_size(fm->n_params, a->cfg);
+    size_t BH = (size_t)B * NH, np = attn_n_params(a->kind, a->cfg);
     real *slots = a->scratch + (size_t)n_threads() * p.ws;
     #pragma omp parallel for collapse(2) schedule(static)
     for (int b = 0; b < B; b++)
@@ -766,9 +788,8 @@ static void lin_step(AttnLayer *a, real *state, real *y, const real *qkv, int po
         real *S = state + (size_t)h * ((size_t)F * hs + F + 1), *z = S + (size_t)F * hs, *M = z + F;
         const real *q = qkv + (size_t)h * hs, *k = q + C, *v = q + 2 * C;
         Head H = lin_head(a, &p, qkv, NULL, 0, h, 1);
-        H.h = h;
         fm->map(a, KEY, h, k, fk);
-        if (fm->phi == PHI_EXP) {
+        if (fm->z_to_phi == PHI_EXP) {
             real mk = row_max(fk, F);
             if (pos == 0 || mk > *M) {
                 if (pos > 0) {
@@ -796,15 +817,15 @@ static void lin_weights(AttnLayer *a, const real *qkv, int B, int T, int b, int 
     LinearPlan p = lin_plan(a->kind->map, a->cfg, T);
     Head H = lin_head(a, &p, qkv, NULL, b, h, T);
     size_t ld = H.x.ld;
-    real *fk = xmalloc(((size_t)T + 1) * p.G * sizeof(real) + (size_t)T * sizeof(real), "attention weights");
-    real *fq = fk + (size_t)T * p.G, *ks = fq + p.G, M = -INFINITY;
-    for (int j = 0; j < T; j++) ks[j] = psi(&H, KEY, H.x.k + j * ld, fk + (size_t)j * p.G);
+    real *fk = xmalloc(((size_t)T + 1) * p.Fp * sizeof(real) + (size_t)T * sizeof(real), "attention weights");
+    real *fq = fk + (size_t)T * p.Fp, *ks = fq + p.Fp, M = -INFINITY;
+    for (int j = 0; j < T; j++) ks[j] = psi(&H, KEY, H.x.k + j * ld, fk + (size_t)j * p.Fp);
     memset(A, 0, (size_t)T * T * sizeof(real));
     for (int i = 0; i < T; i++) {
         real *row = A + (size_t)i * T, den = 0, dn;
         psi(&H, QUERY, H.x.q + i * ld, fq);
         M = ks[i] > M ? ks[i] : M;
-        for (int j = 0; j <= i; j++) den += row[j] = psi_score(&H, fq, fk + (size_t)j * p.G, &dn) * pair_factor(&H, ks[j], M);
+        for (int j = 0; j <= i; j++) den += row[j] = psi_score(&H, fq, fk + (size_t)j * p.Fp, &dn) * pair_factor(&H, ks[j], M);
         real inv = inv_den(den + H.fm->den_eps);
         for (int j = 0; j <= i; j++) row[j] *= inv;
     }

@@ -21,13 +21,6 @@ typedef float real;
 #include <math.h>
 #include <string.h>
 
-// exp for the hot loops (softmax, GELU, exp feature maps). In float builds a
-// branch-free version the compiler vectorises: e^x = 2^n · e^r with
-// n = round(x / ln 2), |r| <= ln2/2, e^r by its degree-7 Taylor polynomial
-// (relative error ~1e-7, about one float ulp). Inputs are clamped to
-// [-87, 88], where float e^x is normal. No library call and no float-to-int
-// conversion: compilers vectorise neither without -ffast-math. Double builds
-// (the gradient checks) use libm's exp.
 // The square root in the element type (sqrt on a float would round-trip
 // through double and keep the optimizer's loop from vectorising well).
 #ifdef REAL_DOUBLE
@@ -35,6 +28,14 @@ static inline double sqrt_r(double x) { return sqrt(x); }
 #else
 static inline float sqrt_r(float x) { return sqrtf(x); }
 #endif
+
+// exp for the hot loops (softmax, GELU, exp feature maps). In float builds a
+// branch-free version the compiler vectorises: e^x = 2^n · e^r with
+// n = round(x / ln 2), |r| <= ln2/2, e^r by its degree-7 Taylor polynomial
+// (relative error ~1e-7, about one float ulp). Inputs are clamped to
+// [-87, 88], where float e^x is normal. No library call and no float-to-int
+// conversion: compilers vectorise neither without -ffast-math. Double builds
+// (the gradient checks) use libm's exp.
 
 #ifdef REAL_DOUBLE
 static inline double exp_r(double x) { return exp(x); }

@@ -32,7 +32,8 @@ static void elu_map_backward(const AttnLayer *a, Role role, int h, const real *x
     for (int i = 0; dx && i < a->hs; i++) dx[i] += dz[i] * (x[i] > 0 ? 1 : exp_r(x[i]));
 }
 
-const FeatureMap ELU_MAP = {.n_features = elu_features, .map = elu_map, .map_backward = elu_map_backward};
+const FeatureMap ELU_MAP = {.n_features = elu_features, .map = elu_map, .map_backward = elu_map_backward,
+                            .z_to_phi = PHI_Z};
 
 // ===========================================================================
 // taylor: phi(x) = [1, x', (x'⊗x')/√2], x' = x/d^(1/4), so that
@@ -82,7 +83,7 @@ static real taylor_kernel(real s, real *dk) {
 }
 
 const FeatureMap TAYLOR_MAP = {.n_features = taylor_features, .map = taylor_map, .map_backward = taylor_map_backward,
-                               .kernel = taylor_kernel};
+                               .z_to_phi = PHI_Z, .kernel = taylor_kernel};
 
 // ===========================================================================
 // performer (FAVOR+): phi(x) = m^(-1/2) exp(W x' − ‖x'‖²/2), x' = x/d^(1/4).
@@ -186,7 +187,7 @@ static void performer_before_step(AttnLayer *a, long step) {
 
 const FeatureMap PERFORMER_MAP = {
     .n_features = performer_features, .map = performer_map, .map_backward = performer_map_backward,
-    .map_rows = performer_map_rows, .map_backward_rows = performer_map_backward_rows, .phi = PHI_EXP,
+    .map_rows = performer_map_rows, .map_backward_rows = performer_map_backward_rows, .z_to_phi = PHI_EXP,
     .n_buffers = performer_n_buffers, .init = performer_init, .before_step = performer_before_step,
     .settings = "performer_features"};
 
@@ -214,7 +215,8 @@ static size_t hedgehog_n_decay(const Config *c) {
 }
 static int hedgehog_features(const Config *c) { return 2 * head_size(c); }
 
-// Where head h's map in this role keeps U and b, in params or gradients.
+// Where head h's map in this role (QUERY = 0, KEY = 1) keeps U and b, in
+// params or gradients.
 static size_t hedgehog_u(const AttnLayer *a, Role role, int h) {
     size_t g = a->cfg->hedgehog_per_head ? (size_t)h : 0, d = (size_t)a->hs;
     return (2 * g + role) * d * d;
@@ -256,8 +258,9 @@ static void hedgehog_map_backward(const AttnLayer *a, Role role, int h, const re
     }
 }
 
-// The same for n rows: U = X Uᵀ + b as one matrix product; backward
-// dX += dU_rows U, dU += dU_rowsᵀ X, db += column sums, with dU_rows = dz[:, :d] − dz[:, d:].
+// The same for n rows: Z[:, :d] = X Uᵀ + b as one matrix product; backward,
+// with dZu = dz[:, :d] − dz[:, d:] (the gradient of the u rows):
+// dX += dZu U, dU += dZuᵀ X, db += dZu's column sums.
 static void hedgehog_map_rows(const AttnLayer *a, Role role, int h, const real *x, size_t ld, int n, real *z) {
     int d = a->hs;
     const real *U = a->params + hedgehog_u(a, role, h), *bias = a->params + hedgehog_b(a, role, h);
@@ -284,24 +287,24 @@ static void hedgehog_map_backward_rows(const AttnLayer *a, Role role, int h, con
             db[i] += dzt[i];
         }
     }
-    Mat dZu = mat(dz, n, d, F);   // dU_rows
-    if (dx) mat_mul_add(mat(dx, n, d, ld), dZu, mat(U, d, d, (size_t)d));   // dX += dU_rows U
-    mat_mul_add(mat(dU, d, d, (size_t)d), mat_t(dZu), mat(x, n, d, ld));   // dU += dU_rowsᵀ X
+    Mat dZu = mat(dz, n, d, F);
+    if (dx) mat_mul_add(mat(dx, n, d, ld), dZu, mat(U, d, d, (size_t)d));   // dX += dZu U
+    mat_mul_add(mat(dU, d, d, (size_t)d), mat_t(dZu), mat(x, n, d, ld));   // dU += dZuᵀ X
 }
 
 const FeatureMap HEDGEHOG_MAP = {
     .n_features = hedgehog_features, .map = hedgehog_map, .map_backward = hedgehog_map_backward,
-    .map_rows = hedgehog_map_rows, .map_backward_rows = hedgehog_map_backward_rows, .phi = PHI_EXP,
+    .map_rows = hedgehog_map_rows, .map_backward_rows = hedgehog_map_backward_rows, .z_to_phi = PHI_EXP,
     .n_params = hedgehog_n_params, .n_decay = hedgehog_n_decay, .init = hedgehog_init,
     .settings = "hedgehog_map hedgehog_per_head"};
 const FeatureMap HEDGEHOG_SOFTMAX_MAP = {
     .n_features = hedgehog_features, .map = hedgehog_map, .map_backward = hedgehog_map_backward,
-    .map_rows = hedgehog_map_rows, .map_backward_rows = hedgehog_map_backward_rows, .phi = PHI_SOFTMAX_HALVES,
+    .map_rows = hedgehog_map_rows, .map_backward_rows = hedgehog_map_backward_rows, .z_to_phi = PHI_SOFTMAX_HALVES,
     .n_params = hedgehog_n_params, .n_decay = hedgehog_n_decay, .init = hedgehog_init,
     .settings = "hedgehog_map hedgehog_per_head"};
 const FeatureMap HEDGEHOG_JOINT_MAP = {
     .n_features = hedgehog_features, .map = hedgehog_map, .map_backward = hedgehog_map_backward,
-    .map_rows = hedgehog_map_rows, .map_backward_rows = hedgehog_map_backward_rows, .phi = PHI_SOFTMAX,
+    .map_rows = hedgehog_map_rows, .map_backward_rows = hedgehog_map_backward_rows, .z_to_phi = PHI_SOFTMAX,
     .n_params = hedgehog_n_params, .n_decay = hedgehog_n_decay, .init = hedgehog_init,
     .settings = "hedgehog_map hedgehog_per_head"};
 
@@ -369,5 +372,5 @@ static void t2r_map_backward_rows(const AttnLayer *a, Role role, int h, const re
 
 const FeatureMap T2R_MAP = {
     .n_features = t2r_features, .map = t2r_map, .map_backward = t2r_map_backward, .map_rows = t2r_map_rows,
-    .map_backward_rows = t2r_map_backward_rows, .phi = PHI_RELU, .den_eps = (real)1e-6, .n_params = t2r_n_params,
+    .map_backward_rows = t2r_map_backward_rows, .z_to_phi = PHI_RELU, .den_eps = (real)1e-6, .n_params = t2r_n_params,
     .n_decay = t2r_n_decay, .init = t2r_init, .settings = "t2r_features"};

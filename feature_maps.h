@@ -23,7 +23,7 @@ typedef enum {
 
 struct FeatureMap {
     int (*n_features)(const Config *c);  // F
-    // x (hs), a query or key of head h -> z (F), which `phi` below turns
+    // x (hs), a query or key of head h -> z (F), which `z_to_phi` below turns
     // into the features.
     void (*map)(const AttnLayer *a, Role role, int h, const real *x, real *z);
     // dz (F) at x -> dx (hs) += (skipped when dx is NULL) and dp += (parameter
@@ -34,7 +34,7 @@ struct FeatureMap {
     void (*map_rows)(const AttnLayer *a, Role role, int h, const real *x, size_t ld, int n, real *z);
     void (*map_backward_rows)(const AttnLayer *a, Role role, int h, const real *x, size_t ld, int n, real *dz,
                               real *dx, real *dp);
-    PhiOfZ phi;
+    PhiOfZ z_to_phi;
     // The config keys whose values change what the map's parameters and
     // buffers mean (space-separated): a checkpoint trained with other values
     // is another kind, loaded only by conversion.

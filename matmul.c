@@ -33,6 +33,7 @@ void matmul_backward_ref(real *dinp, real *dweight, real *dbias, const real *dou
             for (int c = 0; c < C; c++) dx[c] += g[o] * w[c];
         }
     }
+    if (!dweight) return;   // a frozen layer
     #pragma omp parallel for schedule(static)
     for (int o = 0; o < OC; o++) {
         real *dw = dweight + (size_t)o * C;

@@ -6,7 +6,8 @@
 //   weight gradient:  dweight (OC,C) += doutᵀ (OC,BT) · inp (BT,C);  dbias (OC) += Σ_rows dout
 //
 // weight is stored (OC, C) row-major as in GPT-2 / llm.c. bias and dbias may
-// be NULL; so may dweight in matmul_backward (a frozen layer: then only dinp). Every output element is computed by exactly one thread with a fixed
+// be NULL; so may dweight in the backward (a frozen layer: then only dinp).
+// Every output element is computed by exactly one thread with a fixed
 // summation order, so results are bitwise identical for any thread count.
 #ifndef MATMUL_H
 #define MATMUL_H

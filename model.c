@@ -647,7 +647,8 @@ void model_backward(GPT2 *m, double grad_scale) {
         return;
     }
     int frozen = maps_only(m);
-    real *no_grad[N_PARAM_TENSORS] = {0}, *const *g = frozen ? no_grad : m->g;
+    real *no_grad[N_PARAM_TENSORS] = {0};              // NULL: skip that weight gradient
+    real *const *g = frozen ? no_grad : m->g;
     // LM head and final layernorm: dresidual = d(the last block's out)
     zero(m->dresidual, NC);
     if (m->cfg.lm_weight != 0) {

@@ -12,6 +12,7 @@
 #include "checkpoint.h"
 #include "data/loader.h"
 #include "dist.h"
+#include "matmul.h"
 
 #include <errno.h>
 #include <math.h>
@@ -205,6 +206,7 @@ static void die_nonfinite(Run *r, long step, double loss, double norm) {
             step + 1, loss, layer, r->cfg.attention, r->cfg.out_dir);
     const GPT2 *m = &r->model;
     for (int t = 0; t < N_PARAM_TENSORS; t++) {
+        // Tensors P_LN1W..P_FCPROJB and P_ATTN hold one block per layer (model.h).
         size_t per_layer = (t >= P_LN1W && t <= P_FCPROJB) || t == P_ATTN ? m->sizes[t] / (size_t)m->L : m->sizes[t];
         for (size_t i = 0; i < m->sizes[t]; i++)
             if (!isfinite(m->g[t][i]))
@@ -218,6 +220,7 @@ static void die_nonfinite(Run *r, long step, double loss, double norm) {
 // through here, so the sanitizer and valgrind builds see no leak.
 static int finish(Run *r, int status) {
     model_free(&r->model);
+    matmul_release();
     free(r->shard);
     tokens_free(&r->train);
     tokens_free(&r->val);
@@ -366,7 +369,9 @@ int main(int argc, char **argv) {
         }
         if (!isfinite(loss) || !isfinite(norm)) die_nonfinite(r, step, loss, norm);
         double lr = model_lr(c, step);
-        model_adamw(m, lr, norm);  // on this rank's share; zeroes the gradients for the next step
+        // On this rank's share; zeroes the gradients for the next step, and
+        // counts the step: from here m->step is the steps done, step + 1.
+        model_adamw(m, lr, norm);
         dist_allgather_slices(m->params, r->shard);
         double dt = now_seconds() - t0;
         total_time += dt;

@@ -127,7 +127,7 @@ static void layer_init(Layer *L, const char *kind, const char *form, int B, int 
 // (where log n, in the distillation, curves too fast for the differences).
 static void avoid_kinks(Layer *L) {
     const FeatureMap *fm = L->k->map;
-    if (!fm || fm->phi != PHI_RELU) return;
+    if (!fm || fm->z_to_phi != PHI_RELU) return;
     int F = fm->n_features(&L->cfg), C = L->a.C, hs = L->a.hs;
     for (size_t i = attn_n_decay(L->k, &L->cfg); i < L->n_params; i++) L->a.params[i] = 1;
     real *z = alloc((size_t)F);
@@ -175,11 +175,11 @@ static void ref_teacher(const Layer *L, double *P) {
 
 static void ref_phi(const Layer *L, Role role, int h, const real *x, real *z, double *f) {
     const FeatureMap *fm = L->k->map;
-    int F = fm->n_features(&L->cfg), groups = fm->phi == PHI_SOFTMAX_HALVES ? 2 : 1;
+    int F = fm->n_features(&L->cfg), groups = fm->z_to_phi == PHI_SOFTMAX_HALVES ? 2 : 1;
     fm->map(&L->a, role, h, x, z);
     for (int i = 0; i < F; i++)
-        f[i] = fm->phi == PHI_EXP ? exp((double)z[i]) : fm->phi == PHI_RELU ? fmax(z[i], 0) : z[i];
-    if (fm->phi == PHI_SOFTMAX || fm->phi == PHI_SOFTMAX_HALVES)
+        f[i] = fm->z_to_phi == PHI_EXP ? exp((double)z[i]) : fm->z_to_phi == PHI_RELU ? fmax(z[i], 0) : z[i];
+    if (fm->z_to_phi == PHI_SOFTMAX || fm->z_to_phi == PHI_SOFTMAX_HALVES)
         for (int g = 0, n = F / groups; g < groups; g++) {
             double sum = 0;
             for (int i = g * n; i < (g + 1) * n; i++) sum += f[i] = exp((double)z[i]);
