@@ -132,7 +132,7 @@ demo: all data
 
 # The benchmarks are built (not run) so that a change that breaks them fails here.
 test: $(PROGS:%=$(BIN)/%) $(TEST_BINS) $(BENCH:%=$(BIN)/%)
-	@TRAIN_BIN=$(BIN)/train SAMPLE_BIN=$(BIN)/sample test/run.sh $(TEST_BINS)
+	@TRAIN_BIN=$(BIN)/train SAMPLE_BIN=$(BIN)/sample test/run.sh $(TEST_BINS) test/docs.sh
 
 # Data-parallel training's tests: MPI binaries apart (build/mpi/bin), the
 # plain ./train as the one-process reference (docs/distributed.md).
