@@ -3,7 +3,7 @@
 # (an absolute path into /work, /home, /root or /Users; /tmp is
 # every machine's scratch): every reader
 # has the repository, nobody has the author's disk. Checks README.md,
-# docs/, configs/ and the sources' comments.
+# docs/, configs/ and test/reference/README.md.
 set -u
 cd "$(dirname "$0")/.."
 hits=$(grep -nE '(^|[^A-Za-z0-9_.])/(work|home|root|Users)[A-Za-z0-9_./-]*' README.md docs/*.md configs/* \
