@@ -355,6 +355,8 @@ int main(int argc, char **argv) {
         if (A > 1) model_accumulate_finish(m);
         // The ranks' gradients summed into each one's share; the norm from
         // every share's parts, in order; every micro-batch's losses, in order.
+        // comm: the time in collectives, waiting for slower ranks included.
+        double t_comm = now_seconds();
         dist_reduce_scatter(m->grads, r->shard);
         model_grad_norm_parts(m, r->shard[r->rank], r->shard[r->rank + 1], my_parts);
         dist_allgather_doubles(my_parts, parts, part_counts);
@@ -367,12 +369,15 @@ int main(int argc, char **argv) {
             lm += micro_loss[G + k] / G;
             distill += micro_loss[2 * G + k] / G;
         }
+        t_comm = now_seconds() - t_comm;
         if (!isfinite(loss) || !isfinite(norm)) die_nonfinite(r, step, loss, norm);
         double lr = model_lr(c, step);
         // On this rank's share; zeroes the gradients for the next step, and
         // counts the step: from here m->step is the steps done, step + 1.
         model_adamw(m, lr, norm);
+        double t_gather = now_seconds();
         dist_allgather_slices(m->params, r->shard);
+        t_comm += now_seconds() - t_gather;
         double dt = now_seconds() - t0;
         total_time += dt;
         steps_timed++;
@@ -389,7 +394,9 @@ int main(int argc, char **argv) {
             format_eta(eta, sizeof eta, (c->max_steps - m->step) * (total_time / steps_timed));
             printf("step %6ld/%d | loss %.4f", m->step, c->max_steps, loss);
             if (c->distill_weight > 0 || c->lm_weight != 1) printf(" (lm %.4f, distill %.4f)", lm, distill);
-            printf(" | lr %.2e | norm %.3f | %.0f ms | %.0f tok/s | ETA %s\n", lr, norm, dt * 1e3, tok_s, eta);
+            printf(" | lr %.2e | norm %.3f | %.0f ms", lr, norm, dt * 1e3);
+            if (r->ranks > 1) printf(" (comm %.0f)", t_comm * 1e3);
+            printf(" | %.0f tok/s | ETA %s\n", tok_s, eta);
             fflush(stdout);
         }
         if (r->rank == 0) csv_row(r, m->step, loss, lm, val_loss, lr, tok_s, norm, distill, dt * 1e3);

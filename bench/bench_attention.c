@@ -67,12 +67,16 @@ int main(int argc, char **argv) {
     }
     if (reps < 1 || min_T < 1) die("--reps and --min-T must be at least 1");
     printf("attention forward+backward, B=1, %d heads, d=%d, %d threads, %s; median of %d\n", NH, HS, n_threads(), REAL_NAME, reps);
-    printf("%-10s %-10s %7s %12s %12s\n", "kind", "form", "T", "us/token", "peak MiB");
+    printf("%-18s %-10s %7s %12s %12s\n", "kind", "form", "T", "us/token", "peak MiB");
     const AttnKind *const *kinds;
     int n_kinds = attn_kinds(&kinds);
     for (int k = 0; k < n_kinds; k++) {
         if (only && !strstr(only, kinds[k]->name)) continue;
         int is_softmax = strcmp(kinds[k]->name, "softmax") == 0;
+        // Hedgehog's map variants are rows of their own: "hedgehog/joint".
+        char label[64];
+        snprintf(label, sizeof label, "%s%s%s", kinds[k]->name, kinds[k]->variant ? "/" : "",
+                 kinds[k]->variant ? kinds[k]->variant : "");
         const char *forms[] = {"quadratic", "chunked"};
         for (int f = 0; f < (is_softmax ? 1 : 2); f++) {
             if (!is_softmax && only_forms && !strstr(only_forms, forms[f])) continue;
@@ -81,6 +85,7 @@ int main(int argc, char **argv) {
                 config_defaults(&cfg);
                 strcpy(cfg.attention, kinds[k]->name);
                 strcpy(cfg.attention_form, forms[f]);
+                if (kinds[k]->variant) strcpy(cfg.hedgehog_map, kinds[k]->variant);
                 cfg.n_head = NH; cfg.n_embd = C; cfg.n_layer = 1; cfg.seq_len = T;
                 fflush(stdout);
                 int fd[2];
@@ -101,9 +106,9 @@ int main(int argc, char **argv) {
                 int status;
                 waitpid(pid, &status, 0);
                 if (got != sizeof res || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-                    printf("%-10s %-10s %7d   (failed)\n", kinds[k]->name, is_softmax ? "flash" : forms[f], T);
+                    printf("%-18s %-10s %7d   (failed)\n", label, is_softmax ? "flash" : forms[f], T);
                 else
-                    printf("%-10s %-10s %7d %12.2f %12.1f\n", kinds[k]->name, is_softmax ? "flash" : forms[f], T,
+                    printf("%-18s %-10s %7d %12.2f %12.1f\n", label, is_softmax ? "flash" : forms[f], T,
                            1e6 * res[0] / T, res[1]);
             }
         }
