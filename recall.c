@@ -10,8 +10,9 @@
 //       FILE (default: task.conf beside the checkpoint's training data);
 //       prints recall_accuracy=<x> as its last line
 //
-// Train with ./train configs/recall-<kind>.conf (or mqar-<kind>.conf), or
-// every kind with ./sweep configs/recall.sweep, then evaluate each model.ckpt.
+// Train with ./train configs/recall-<kind>.conf (MQAR: configs/mqar-softmax.conf
+// attention=KIND), or every kind with ./sweep configs/recall-seeds.sweep or
+// configs/mqar.sweep, then evaluate each model.ckpt.
 #include "checkpoint.h"
 #include "data/recall.h"
 #include "data/shard.h"
