@@ -1,6 +1,10 @@
 // sweep.c — run a grid of training runs and tabulate and plot their results.
 //
-//   ./sweep FILE.sweep [--train PATH] [--jobs N] [--dry-run] [key=value ...]
+//   ./sweep FILE.sweep [--train PATH] [--jobs N] [--dry-run | --no-train] [key=value ...]
+//
+// --dry-run lists what would run; --no-train trains nothing but evaluates
+// the finished runs on the eval sets and rewrites the tables (for a sweep
+// whose other runs are still going, or are left for later).
 //
 // key=value arguments are added to every run, after the sweep file's own
 // settings (e.g. max_steps=30 for a quick try; they are not part of the run
@@ -896,10 +900,15 @@ static int build_argv(const Sweep *s, const RunSpec *r, const char *dir, int res
 
 // One job: train point r (unless it is done), then evaluate it on every set
 // it has no result for. Returns 0 when all of it succeeded.
-static int run_job(const Sweep *s, const RunSpec *r, int threads, int dry_run) {
+static int run_job(const Sweep *s, const RunSpec *r, int threads, int dry_run, int no_train) {
     char dir[CONFIG_STR], path[CONFIG_STR + 32];
     run_dir(s, r, dir, sizeof dir);
     snprintf(path, sizeof path, "%s/done", dir);
+    if (!file_exists(path) && no_train) {
+        printf("%s: not finished, not trained (--no-train)\n", r->name);
+        fflush(stdout);   // the job ends in _exit, which flushes nothing
+        return 0;
+    }
     if (!file_exists(path)) {
         snprintf(path, sizeof path, "%s/model.ckpt", dir);
         int resume = file_exists(path);
@@ -955,12 +964,13 @@ static int pending(const Sweep *s, const RunSpec *r) {
 
 int main(int argc, char **argv) {
     const char *file = NULL, *train_opt = NULL;
-    const char *usage = "usage: ./sweep FILE.sweep [--train PATH] [--jobs N] [--dry-run] [key=value ...]";
+    const char *usage = "usage: ./sweep FILE.sweep [--train PATH] [--jobs N] [--dry-run | --no-train] [key=value ...]";
     Variant extra = {.n = 0};
-    int dry_run = 0, n_jobs = 1;
+    int dry_run = 0, no_train = 0, n_jobs = 1;
     for (int i = 1; i < argc; i++) {
         char *end;
         if (strcmp(argv[i], "--dry-run") == 0) dry_run = 1;
+        else if (strcmp(argv[i], "--no-train") == 0) no_train = 1;
         else if (strcmp(argv[i], "--train") == 0 && i + 1 < argc) train_opt = argv[++i];
         else if (strcmp(argv[i], "--jobs") == 0 && i + 1 < argc) {
             n_jobs = (int)strtol(argv[++i], &end, 10);
@@ -974,6 +984,7 @@ int main(int argc, char **argv) {
         } else die("%s (unexpected '%s')", usage, argv[i]);
     }
     if (!file) die("%s", usage);
+    if (dry_run && no_train) die("--dry-run and --no-train: give one (--dry-run lists the runs, --no-train evaluates the finished ones)");
     Sweep *s = xcalloc(1, sizeof *s, "sweep");
     parse_file(s, file);
     s->extra = extra;
@@ -1007,13 +1018,13 @@ int main(int argc, char **argv) {
                 continue;
             }
             if (dry_run) {
-                run_job(s, &s->runs[r], threads, 1);
+                run_job(s, &s->runs[r], threads, 1, 0);
                 continue;
             }
             fflush(NULL);
             pid_t pid = fork();
             if (pid < 0) die("fork: %s", strerror(errno));
-            if (pid == 0) _exit(run_job(s, &s->runs[r], threads, 0) ? 1 : 0);
+            if (pid == 0) _exit(run_job(s, &s->runs[r], threads, 0, no_train) ? 1 : 0);
             int slot = 0;
             while (jobs[slot]) slot++;
             jobs[slot] = pid;

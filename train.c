@@ -38,6 +38,11 @@ typedef struct {
     // parameters, rank q's being [shard[q], shard[q+1]).
     int rank, ranks;
     size_t *shard;
+    // A step's scratch: each micro-batch's three losses, and the parts of
+    // the gradient norm (this rank's, everyone's, how many per rank). Held
+    // here, not in main, so that finish() frees them on every way out.
+    double *micro_loss, *parts, *my_parts;
+    size_t *part_counts;
 } Run;
 
 // values[0..n) each rank holding its block [n·rank/ranks, n·(rank+1)/ranks)
@@ -226,6 +231,10 @@ static int finish(Run *r, int status) {
     tokens_free(&r->val);
     free(r->inputs);
     free(r->targets);
+    free(r->micro_loss);
+    free(r->parts);
+    free(r->my_parts);
+    free(r->part_counts);
     free(r);
     dist_finish();
     return status;
@@ -333,11 +342,11 @@ int main(int argc, char **argv) {
     printf("tokens per step: %zu (batch %d × seq %d × accum %d", tokens_per_step, c->batch_size, c->seq_len, A);
     if (r->ranks > 1) printf(" × %d ranks", r->ranks);
     printf(")\n");
-    double *micro_loss = xcalloc(3 * (size_t)G, sizeof(double), "micro-batch losses");
-    size_t n_parts = 0, *part_counts = xmalloc((size_t)r->ranks * sizeof(size_t), "counts");
+    double *micro_loss = r->micro_loss = xcalloc(3 * (size_t)G, sizeof(double), "micro-batch losses");
+    size_t n_parts = 0, *part_counts = r->part_counts = xmalloc((size_t)r->ranks * sizeof(size_t), "counts");
     for (int q = 0; q < r->ranks; q++) n_parts += part_counts[q] = model_grad_norm_parts(m, r->shard[q], r->shard[q + 1], NULL);
-    double *parts = xcalloc(n_parts + 1, sizeof(double), "norm parts");
-    double *my_parts = xcalloc(part_counts[r->rank] + 1, sizeof(double), "norm parts");
+    double *parts = r->parts = xcalloc(n_parts + 1, sizeof(double), "norm parts");
+    double *my_parts = r->my_parts = xcalloc(part_counts[r->rank] + 1, sizeof(double), "norm parts");
     double total_time = 0, val_loss = NAN;
     long steps_timed = 0;
     while (m->step < c->max_steps) {
@@ -406,17 +415,9 @@ int main(int argc, char **argv) {
             printf("stopped by signal %d after step %ld; checkpoint saved to %s\n", stop, m->step, r->ckpt_path);
             // config.txt holds every setting of this run, command-line overrides included.
             printf("resume with: ./train %s/config.txt resume=1\n", c->out_dir);
-            free(micro_loss);
-            free(parts);
-            free(my_parts);
-            free(part_counts);
             return finish(r, 130);
         }
     }
-    free(micro_loss);
-    free(parts);
-    free(my_parts);
-    free(part_counts);
     if (isnan(val_loss)) val_loss = evaluate(r);
     printf("done: %ld steps in %.1f s\n", m->step, total_time);
     printf("val_loss=%.9g val_ppl=%.9g\n", val_loss, exp(val_loss));

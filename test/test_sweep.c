@@ -296,10 +296,24 @@ static void test_jobs_and_eval(void) {
     char evalline[600];
     snprintf(evalline, sizeof evalline, "eval = again:%s/val.bin, train:%s/train.bin\n", dir, dir);
     write_grid_to(file, out_line, evalline);
+    // --no-train with one run unfinished: the other three evaluated, nothing trained.
+    snprintf(p, sizeof p, "%s/out_jobs/seed-2/done", dir);
+    size_t marker_len;
+    char *marker = read_file(p, &marker_len);
+    remove(p);
+    CHECK(run_sweep(file, "--jobs 2 --no-train") == 0, "sweep --no-train failed: %s", sweep_output());
+    out = sweep_output();
+    CHECK(count_lines_with(out, "again_loss=") == 3 && count_lines_with(out, "train_loss=") == 3 &&
+              strstr(out, "seed-2: not finished, not trained (--no-train)") && !strstr(out, "done in") &&
+              !strstr(out, "resume=1"),
+          "--no-train: 3 finished runs evaluated on 2 sets, the unfinished one left alone:\n%s", out);
+    free(out);
+    write_file(p, marker);
+    free(marker);
     CHECK(run_sweep(file, "--jobs 2") == 0, "sweep with eval failed: %s", sweep_output());
     out = sweep_output();
-    CHECK(count_lines_with(out, "again_loss=") == 4 && count_lines_with(out, "train_loss=") == 4 && !strstr(out, "done in"),
-          "4 runs evaluated on 2 sets, none retrained:\n%s", out);
+    CHECK(count_lines_with(out, "again_loss=") == 1 && count_lines_with(out, "train_loss=") == 1 && !strstr(out, "done in"),
+          "then the fourth run evaluated on both sets, none retrained:\n%s", out);
     free(out);
     snprintf(p, sizeof p, "%s/out_jobs/results.csv", dir);
     size_t len;
