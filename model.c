@@ -528,7 +528,12 @@ MemoryEstimate model_memory(const Config *c, int B, int T, int training) {
     for (int i = 0; i < N_PARAM_TENSORS; i++) n += sizes[i];
     MemoryEstimate e = {0};
     e.params = (double)(n + (size_t)c->n_layer * attn_n_buffers(k, c)) * sizeof(real);
-    e.grads = training ? (double)n * sizeof(real) : 0;
+    // Gradient accumulation's binary counter (model_accumulate) holds up to
+    // floor(log2 A) + 1 gradient-sized buffers besides the gradients.
+    int accum = 0;
+    if (c->grad_accum > 1)
+        for (accum = 1; (1L << accum) <= c->grad_accum; accum++) {}
+    e.grads = training ? (1.0 + accum) * n * sizeof(real) : 0;
     e.moments = training ? 2.0 * n * sizeof(real) : 0;
     for (int i = 0; i < N_ACTS; i++) {
         double bytes = (double)act_reals(i, c, k, B, T) * sizeof(real);

@@ -325,8 +325,10 @@ static void test_memory_estimate(void) {
         "attention=hedgehog distill_weight=1 batch_size=8 seq_len=256 n_embd=128 n_head=4 n_layer=4",
         "attention=taylor attention_form=chunked batch_size=4 seq_len=512 n_embd=128 n_head=4 n_layer=4",
         "attention=softmax vocab_size=50257 batch_size=4 seq_len=128 n_embd=128 n_head=4 n_layer=2",
+        // gradient accumulation's buffers dominate (5 gradient-sized)
+        "attention=softmax grad_accum=16 batch_size=1 seq_len=64 n_embd=384 n_head=4 n_layer=4",
     };
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < (int)(sizeof shapes / sizeof shapes[0]); i++) {
         char out[64], extra[512];
         snprintf(out, sizeof out, "mem_%d", i);
         snprintf(extra, sizeof extra, "%s max_steps=1 threads=2", shapes[i]);
