@@ -192,14 +192,22 @@ void model_load(GPT2 *m, const char *path, TrainState *ts) {
     if ((size_t)size != expect)
         die("checkpoint '%s' is %ld bytes but its header implies %zu: it is truncated or corrupt", path, size, expect);
 
-    // Which attention it holds, from the config saved in it.
-    char *text = xmalloc((size_t)h[H_CONFIG_LEN] + 1, "checkpoint config");
+    // Which attention it holds, from the config saved in it. The text's
+    // buffer is kept between calls: config_load_text may die() on a corrupt
+    // file, and under the fuzz harness (which returns from die) a buffer
+    // held only by this frame would be lost.
+    static char *text;
+    static size_t text_cap;
+    if ((size_t)h[H_CONFIG_LEN] + 1 > text_cap) {
+        free(text);
+        text_cap = (size_t)h[H_CONFIG_LEN] + 1;
+        text = xmalloc(text_cap, "checkpoint config");
+    }
     xfread(text, 1, (size_t)h[H_CONFIG_LEN], f, path);
     text[h[H_CONFIG_LEN]] = '\0';
     Config saved;
     config_defaults(&saved);
     config_load_text(&saved, text, path);
-    free(text);
     char name[33] = {0};
     memcpy(name, &h[H_ATTN_NAME], 32);
     if (strcmp(name, saved.attention) != 0)
