@@ -928,10 +928,13 @@ static int run_job(const Sweep *s, const RunSpec *r, int threads, int dry_run, i
             printf("%s: FAILED with status %d: see %s/train.log\n", r->name, rc, dir);
             return rc;
         }
+        // Atomically: the parent reads every done marker whenever another job
+        // ends, and must never see this one empty.
         snprintf(path, sizeof path, "%s/done", dir);
-        FILE *f = xfopen(path, "w");
+        char tmp[sizeof path + 8];
+        FILE *f = replace_open(path, "w", tmp, sizeof tmp);
         fprintf(f, "wall_s=%.1f\n", now_seconds() - t0);
-        xfclose(f, path);
+        replace_commit(f, tmp, path);
         printf("%s: done in %.0f s\n", r->name, now_seconds() - t0);
     }
     for (int e = 0; e < s->n_evals && !dry_run; e++) {
