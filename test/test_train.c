@@ -119,6 +119,7 @@ static int run_train(const char *out, const char *extra) {
     return system(cmd);
 }
 
+#if !defined(__SANITIZE_ADDRESS__)  // only the memory test uses it, and ASan skips that
 // The same, measuring the run's peak resident memory (KiB) through wait4.
 static int run_train_measured(const char *out, const char *extra, long *peak_kb) {
     char cmd[2048];
@@ -139,6 +140,7 @@ static int run_train_measured(const char *out, const char *extra, long *peak_kb)
     *peak_kb = ru.ru_maxrss;
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
+#endif
 
 // Parameters, optimizer moments and step of a run's checkpoint.
 static GPT2 *load_run(const char *out, const AttnKind *kind) {
