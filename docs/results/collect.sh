@@ -24,4 +24,55 @@ done
         echo "$(echo "$d" | sed 's#^out/##; s#/$##'),$task,$loss,$acc"
     done
 } > $here/recall.csv
+
+# Gap fraction (1+ELU − X) / (1+ELU − softmax) of every small-LM variant,
+# per seed (paired: the same seed's softmax and 1+ELU) and mean ± sample std,
+# on each whole-set loss.
+awk -F, '
+NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+$col["status"] == "done" {
+    v = $col["variant"]; s = $col["seed"]
+    if (!(v in seen)) { seen[v] = 1; order[++nv] = v }
+    if (s + 0 > max_seed) max_seed = s + 0
+    for (k = 1; k <= 2; k++) loss[v, s, k] = $col[k == 1 ? "brown_loss" : "wt103_loss"]
+}
+END {
+    split("brown wt103", set, " ")
+    print "variant,set,n,per_seed,mean,std"
+    for (i = 1; i <= nv; i++) {
+        v = order[i]
+        if (v == "attention-softmax" || v == "attention-elu") continue
+        for (k = 1; k <= 2; k++) {
+            n = 0; sum = 0; sq = 0; list = ""
+            for (s = 1; s <= max_seed; s++) {
+                if (loss[v, s, k] == "" || loss["attention-elu", s, k] == "" || loss["attention-softmax", s, k] == "") continue
+                e = loss["attention-elu", s, k]
+                f = (e - loss[v, s, k]) / (e - loss["attention-softmax", s, k])
+                n++; sum += f; sq += f * f; list = list sprintf("%s%s=%.3f", list == "" ? "" : " ", s, f)
+            }
+            if (n == 0) continue
+            m = sum / n; sd = n > 1 ? sqrt((sq - n * m * m) / (n - 1)) : 0
+            printf "%s,%s,%d,%s,%.3f,%.3f\n", v, set[k], n, list, m, sd
+        }
+    }
+}' $here/small-seeds.csv > $here/gap-fraction.csv
+
+# Recall accuracy of every row over its seeds: mean ± sample std, min–max.
+awk -F, '
+NR == 1 { next }
+{
+    row = $1; sub(/_seed-[0-9]+$/, "", row)
+    if (!(row in n)) order[++nr] = row
+    n[row]++; sum[row] += $4; sq[row] += $4 * $4
+    if (!(row in lo) || $4 < lo[row]) lo[row] = $4
+    if (!(row in hi) || $4 > hi[row]) hi[row] = $4
+}
+END {
+    print "row,task,n,accuracy_mean,accuracy_std,accuracy_min,accuracy_max"
+    for (i = 1; i <= nr; i++) {
+        r = order[i]; m = sum[r] / n[r]
+        sd = n[r] > 1 ? sqrt((sq[r] - n[r] * m * m) / (n[r] - 1)) : 0
+        printf "%s,%s,%d,%.4f,%.4f,%.4f,%.4f\n", r, r ~ /mqar/ ? "mqar" : "pairs", n[r], m, sd, lo[r], hi[r]
+    }
+}' $here/recall.csv > $here/recall-summary.csv
 echo "wrote $(ls $here/*.csv | tr '\n' ' ')"
