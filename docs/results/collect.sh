@@ -5,7 +5,7 @@
 #   docs/results/collect.sh        (from the repository root, after the sweeps)
 set -eu
 here=docs/results
-for s in small-seeds convert-stage1 convert-stage2 convert-new-stage1 convert-new-stage2 recall-seeds recall-performer-redraw mqar; do
+for s in small-seeds scale-2x convert-stage1 convert-stage2 convert-new-stage1 convert-new-stage2 recall-seeds recall-performer-redraw mqar; do
     [ -f out/sweeps/$s/results.csv ] && cp out/sweeps/$s/results.csv $here/$s.csv
     [ -f out/sweeps/$s/summary.csv ] && cp out/sweeps/$s/summary.csv $here/$s-summary.csv
 done
@@ -13,7 +13,7 @@ done
 # (./recall eval DIR/model.ckpt > DIR/recall.log) and the recall conversion.
 {
     echo "run,task,val_loss,recall_accuracy"
-    for d in out/sweeps/recall-seeds/*/ out/sweeps/recall-performer-redraw/*/ out/sweeps/mqar/*/ out/recall-convert/stage1/ out/recall-convert/stage2/; do
+    for d in out/sweeps/recall-seeds/*/ out/sweeps/recall-performer-redraw/*/ out/sweeps/mqar/*/ out/recall-convert/*/; do
         log=$d/recall.log; [ -f "$log" ] || log=${d%/}-recall.log
         tl=$d/train.log; [ -f "$tl" ] || tl=${d%/}.log
         [ -f "$log" ] && [ -f "$tl" ] || continue
@@ -25,9 +25,11 @@ done
     done
 } > $here/recall.csv
 
-# Gap fraction (1+ELU − X) / (1+ELU − softmax) of every small-LM variant,
-# per seed (paired: the same seed's softmax and 1+ELU) and mean ± sample std,
-# on each whole-set loss.
+# Gap fraction (1+ELU − X) / (1+ELU − softmax) of every language-model
+# variant, per seed (paired: the same seed's softmax and 1+ELU) and mean ±
+# sample std, on each whole-set loss: small-seeds into gap-fraction.csv,
+# the twice-as-wide scale point into gap-fraction-scale-2x.csv.
+gap_fraction() {
 awk -F, '
 NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
 $col["status"] == "done" {
@@ -55,7 +57,10 @@ END {
             printf "%s,%s,%d,%s,%.3f,%.3f\n", v, set[k], n, list, m, sd
         }
     }
-}' $here/small-seeds.csv > $here/gap-fraction.csv
+}' "$1"
+}
+gap_fraction $here/small-seeds.csv > $here/gap-fraction.csv
+[ ! -f $here/scale-2x.csv ] || gap_fraction $here/scale-2x.csv > $here/gap-fraction-scale-2x.csv
 
 # Recall accuracy of every row over its seeds: mean ± sample std, min–max.
 awk -F, '
