@@ -12,7 +12,7 @@
 #      Performer (convert=1) at m = 16, 111, 1024 and 8192 features: how well
 #      the features estimate the attention of a model that recalls.
 # Writes docs/results/performer-draws.csv; the probes' models go to
-# out/redraw-probe (a probe already there is measured, not redone).
+# out/redraw-probe (a probe already there, with its recall.log, is not redone).
 #   docs/results/performer-draws.sh        (from the repository root, after the recall sweeps)
 set -eu
 P=out/redraw-probe
@@ -27,7 +27,8 @@ probe() {
         ./train "$@" lr=0 min_lr=0 max_steps=1 warmup_steps=0 out_dir=$D > $D.log 2>&1 ||
             { echo "performer-draws.sh: $name failed, see $D.log" >&2; exit 1; }
     fi
-    acc=$(./recall eval $D/model.ckpt | sed -n 's/^recall_accuracy=//p')
+    [ -s $D/recall.log ] || ./recall eval $D/model.ckpt > $D/recall.log
+    acc=$(sed -n 's/^recall_accuracy=//p' $D/recall.log)
     loss=$(sed -n 's/^val_loss=\([^ ]*\).*/\1/p' $D.log)
     echo "$name,$loss,$acc"
 }
