@@ -18,36 +18,37 @@ set -eu
 P=out/redraw-probe
 mkdir -p $P
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
-# probe NAME CKPT_CONFIG TRAIN_ARGS...: one lr-0 step, then accuracy and loss
+# probe PROBE DRAW TRAIN_ARGS...: one lr-0 step into out/redraw-probe/PROBE-draw-DRAW,
+# then the CSV row PROBE,DRAW,val_loss,recall_accuracy
 probe() {
-    name=$1; shift
-    D=$P/$name
+    name=$1; draw=$2; shift 2
+    D=$P/$name-draw-$draw
     mkdir -p "$(dirname $D)"
     if [ ! -f $D/model.ckpt ]; then
         ./train "$@" lr=0 min_lr=0 max_steps=1 warmup_steps=0 out_dir=$D > $D.log 2>&1 ||
-            { echo "performer-draws.sh: $name failed, see $D.log" >&2; exit 1; }
+            { echo "performer-draws.sh: $name (draw $draw) failed, see $D.log" >&2; exit 1; }
     fi
     [ -s $D/recall.log ] || ./recall eval $D/model.ckpt > $D/recall.log
     acc=$(sed -n 's/^recall_accuracy=//p' $D/recall.log)
     loss=$(sed -n 's/^val_loss=\([^ ]*\).*/\1/p' $D.log)
-    echo "$name,$loss,$acc"
+    echo "$name,$draw,$loss,$acc"
 }
 {
     echo "probe,draw,val_loss,recall_accuracy"
     for C in out/sweeps/recall-seeds/attention-performer*_seed-*/ out/sweeps/recall-performer-redraw/*_seed-*/; do
         [ -f $C/done ] || continue
         run=$(echo "${C%/}" | sed 's#^out/sweeps/##')
-        probe "$run-draw-keep" $C/config.txt init_from=$C/model.ckpt performer_redraw=0 | sed 's/-draw-keep,/,own,/'
+        probe "$run" own $C/config.txt init_from=$C/model.ckpt performer_redraw=0
         for s in 101 102 103 104 105; do
-            probe "$run-draw-$s" $C/config.txt init_from=$C/model.ckpt seed=$s performer_redraw=1 | sed "s/-draw-$s,/,$s,/"
+            probe "$run" $s $C/config.txt init_from=$C/model.ckpt seed=$s performer_redraw=1
         done
     done
     T=out/sweeps/recall-seeds/attention-softmax_seed-1/model.ckpt
     for M in 16 111 1024 8192; do
         draws="101 102 103 104 105"; [ $M -le 1024 ] || draws="101 102"   # m = 8192: 3 min a draw on one core
         for s in $draws; do
-            probe "softmax-s1-as-performer-m$M-draw-$s" configs/recall-softmax.conf attention=performer convert=1 \
-                init_from=$T performer_features=$M seed=$s | sed "s/-draw-$s,/,$s,/"
+            probe "softmax-s1-as-performer-m$M" $s configs/recall-softmax.conf attention=performer convert=1 \
+                init_from=$T performer_features=$M seed=$s
         done
     done
 } > docs/results/performer-draws.csv
