@@ -185,6 +185,10 @@ uint64_t rng_below(Rng *r, uint64_t n);     // uniform integer in [0, n)
 
 double now_seconds(void);                   // monotonic wall clock
 
+// A batch's target at a position the loss does not score (a loss mask's 0):
+// the data loader writes it, the model's cross-entropy skips it.
+#define NO_TARGET (-1)
+
 // Seconds spent per layer type, for bench_train's breakdown: each layer's
 // function adds its own time (prof_add(kind, t0) with t0 = now_seconds() at
 // its start). Only functions called outside parallel regions count.

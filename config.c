@@ -61,6 +61,9 @@ static const Key KEYS[] = {
     // data and evaluation
     {"train_data", T_STR, F(train_data), "data/brown/gpt2_train_*.bin", 0, 0, NULL, "training shards: a file or a glob"},
     {"val_data", T_STR, F(val_data), "data/brown/gpt2_val_*.bin", 0, 0, NULL, "validation shards: a file or a glob"},
+    {"train_mask", T_STR, F(train_mask), "", 0, 0, NULL, "loss mask for train_data: shards of 0/1, one per token, 1 = scored as a target (empty: all)"},
+    {"val_mask", T_STR, F(val_mask), "", 0, 0, NULL, "loss mask for val_data (empty: all); ./recall make writes both for its tasks"},
+    {"window_align", T_INT, F(window_align), "1", 1, 1 << 20, NULL, "training windows start at multiples of this (a task's sequence length: whole sequences)"},
     {"tokenizer", T_CHOICE, F(tokenizer), "gpt2", 0, 0, "gpt2|byte", "tokenizer the data was made with (sample uses it to print text)"},
     {"tokenizer_dir", T_STR, F(tokenizer_dir), "data/cache/gpt2", 0, 0, NULL, "directory with GPT-2's encoder.json and vocab.bpe"},
     {"eval_every", T_INT, F(eval_every), "100", 0, BIG, NULL, "evaluate every this many steps (0 = only at the end)"},
@@ -197,6 +200,9 @@ void config_set_arg(Config *c, const char *arg) {
 void config_validate(const Config *c) {
     if (c->n_embd % c->n_head != 0)
         die("config: n_embd = %d is not divisible by n_head = %d", c->n_embd, c->n_head);
+    if (c->seq_len % c->window_align != 0)
+        die("config: seq_len = %d is not a multiple of window_align = %d (validation windows start at multiples of seq_len)",
+            c->seq_len, c->window_align);
     if (c->min_lr > c->lr) die("config: min_lr = %g is larger than lr = %g", c->min_lr, c->lr);
     if (c->convert && !c->init_from[0] && !c->resume) die("config: convert = 1 converts the checkpoint init_from names: give init_from=PATH");
     if (c->lm_weight == 0 && c->distill_weight == 0) die("config: lm_weight = 0 and distill_weight = 0 leave nothing to train");

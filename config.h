@@ -31,6 +31,8 @@ typedef struct {
     long seed;
     // data and evaluation
     char train_data[CONFIG_STR], val_data[CONFIG_STR];
+    char train_mask[CONFIG_STR], val_mask[CONFIG_STR];  // loss masks ("" = score every target)
+    int window_align;            // training windows start at multiples of this
     char tokenizer[16];          // gpt2 | byte: how sample decodes ids
     char tokenizer_dir[CONFIG_STR];
     int eval_every, eval_batches;

@@ -171,6 +171,7 @@ void residual_forward(real *out, const real *a, const real *b, size_t N) {
 // Softmax + cross-entropy, fused. Only the first V of Vp columns are real
 // tokens: padding gets probability 0 and no gradient.
 // logits (N,Vp) -> probs (N,Vp) in place, losses (N) = −log probs[target]
+// (0 where the target is NO_TARGET: a position the loss does not score)
 void softmax_xent_forward(real *losses, real *logits, const int *targets, int N, int V, int Vp) {
     double t0 = now_seconds();
     #pragma omp parallel for schedule(static)
@@ -178,23 +179,28 @@ void softmax_xent_forward(real *losses, real *logits, const int *targets, int N,
         real *z = logits + (size_t)n * Vp;
         real mx = row_max(z, V);
         // −log p_t = log Σ exp(z − max) − (z_t − max): finite even when p_t underflows.
-        real zt = z[targets[n]] - mx;
+        real zt = targets[n] == NO_TARGET ? 0 : z[targets[n]] - mx;
         double sum = exp_shift_sum(z, V, mx);
         real inv = (real)(1.0 / sum);
         for (int i = 0; i < V; i++) z[i] *= inv;
         for (int i = V; i < Vp; i++) z[i] = 0;
-        losses[n] = (real)(log(sum) - zt);
+        losses[n] = targets[n] == NO_TARGET ? 0 : (real)(log(sum) - zt);
     }
     prof_add(PROF_LOSS, t0);
 }
 
 // dlogits = (probs − onehot(target)) · dloss, in place over probs; dloss is
-// the same for every row (the mean's 1/N times the caller's scale).
+// the same for every row (the mean's 1/N times the caller's scale); 0 for
+// the rows whose target is NO_TARGET.
 void softmax_xent_backward(real *probs, const int *targets, real dloss, int N, int Vp) {
     double t0 = now_seconds();
     #pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++) {
         real *p = probs + (size_t)n * Vp;
+        if (targets[n] == NO_TARGET) {
+            memset(p, 0, (size_t)Vp * sizeof *p);
+            continue;
+        }
         p[targets[n]] -= 1;
         for (int i = 0; i < Vp; i++) p[i] *= dloss;
     }
@@ -591,7 +597,8 @@ void model_forward(GPT2 *m, const int *tokens, const int *targets, int B, int T)
     size_t NC = (size_t)N * C;
     for (int i = 0; i < N; i++) {   // kept for backward
         if (tokens[i] < 0 || tokens[i] >= m->V) die("token id %d at position %d is outside the vocabulary [0, %d)", tokens[i], i, m->V);
-        if (targets && (targets[i] < 0 || targets[i] >= m->V)) die("target id %d at position %d is outside the vocabulary [0, %d)", targets[i], i, m->V);
+        if (targets && targets[i] != NO_TARGET && (targets[i] < 0 || targets[i] >= m->V))
+            die("target id %d at position %d is outside the vocabulary [0, %d)", targets[i], i, m->V);
         m->tokens[i] = tokens[i];
         m->targets[i] = targets ? targets[i] : 0;
     }
@@ -620,8 +627,12 @@ void model_forward(GPT2 *m, const int *tokens, const int *targets, int B, int T)
     if (!targets) return;
     softmax_xent_forward(m->losses, m->logits, m->targets, N, m->V, m->Vp);
     double sum = 0;
-    for (int i = 0; i < N; i++) sum += m->losses[i];
-    m->lm_loss = sum / N;
+    m->n_scored = 0;
+    for (int i = 0; i < N; i++) {
+        sum += m->losses[i];
+        m->n_scored += m->targets[i] != NO_TARGET;
+    }
+    m->lm_loss = m->n_scored ? sum / m->n_scored : 0;
     m->distill_loss = distill / ((double)L * B * m->NH * T);
     m->loss = m->cfg.lm_weight * m->lm_loss + m->cfg.distill_weight * m->distill_loss;
 }
@@ -657,7 +668,7 @@ void model_backward(GPT2 *m, double grad_scale) {
     // LM head and final layernorm: dresidual = d(the last block's out)
     zero(m->dresidual, NC);
     if (m->cfg.lm_weight != 0) {
-        softmax_xent_backward(m->logits, m->targets, (real)(grad_scale * m->cfg.lm_weight / N), N, m->Vp);
+        softmax_xent_backward(m->logits, m->targets, (real)(m->n_scored ? grad_scale * m->cfg.lm_weight / m->n_scored : 0), N, m->Vp);
         zero(m->dln, NC);
         matmul_backward(m->dln, g[P_WTE], NULL, m->logits, m->lnf, m->p[P_WTE], N, C, m->Vp);
         layernorm_backward(m->dresidual, g[P_LNFW], g[P_LNFB], m->ln_partial, m->dln,

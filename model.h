@@ -89,6 +89,7 @@ typedef struct {
     int *tokens, *targets;          // of the last forward (N each), for backward
 
     double loss, lm_loss, distill_loss;  // of the last forward
+    int n_scored;                   // its targets other than NO_TARGET: lm_loss's denominator
     AttnLayer *alayer;              // L views, rebuilt when activations move
 } GPT2;
 
@@ -97,7 +98,8 @@ void model_init(GPT2 *m, const Config *cfg);
 void model_free(GPT2 *m);
 
 // Forward: tokens (B,T) -> m->loss = lm_weight·lm_loss + distill_weight·distill_loss
-// (lm_loss: the mean cross-entropy over positions).
+// (lm_loss: the mean cross-entropy over the positions whose target is not
+// NO_TARGET — a loss mask's unscored positions; 0 when there are none).
 // targets may be NULL (logits only, loss not computed).
 void model_forward(GPT2 *m, const int *tokens, const int *targets, int B, int T);
 // Backward of the last forward, accumulating into m->grads scaled by

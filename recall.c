@@ -2,7 +2,9 @@
 //
 //   ./recall make DIR [--task pairs|mqar] [--sequences N] [task options]
 //       DIR/train.bin (N sequences, seed 1; default 20000), DIR/val.bin
-//       (1000 sequences, seed 2) and DIR/task.conf (the task's parameters)
+//       (1000 sequences, seed 2), their loss masks DIR/train.mask and
+//       DIR/val.mask (1 on the answers; the trainer's train_mask and
+//       val_mask) and DIR/task.conf (the task's parameters)
 //       task options, mqar: --vocab V (256) --seq-len T (64) --pairs P (8)
 //                           --power-a A (0.01)
 //   ./recall eval CKPT [--task FILE] [--sequences N]
@@ -26,15 +28,23 @@ static const char *const USAGE =
     "usage: ./recall make DIR [--task pairs|mqar] [--sequences N] [--vocab V] [--seq-len T] [--pairs P] [--power-a A]\n"
     "       ./recall eval CKPT [--task FILE] [--sequences N]";
 
+// DIR/NAME.bin, n sequences, and DIR/NAME.mask, its answers (the loss mask).
 static void write_set(const RecallTask *t, const char *dir, const char *name, uint64_t seed, int n) {
     size_t len = (size_t)n * recall_len(t);
-    uint16_t *tok = xmalloc(len * sizeof *tok, "recall tokens");
+    uint16_t *tok = xmalloc(len * sizeof *tok, "recall tokens"), *mask = xmalloc(len * sizeof *mask, "recall mask");
     recall_generate(t, seed, n, tok);
+    recall_answer_mask(t, tok, n, mask);
     char path[4096];
     snprintf(path, sizeof path, "%s/%s.bin", dir, name);
     shard_write(path, tok, len);
     printf("%s: %d sequences, %zu tokens\n", path, n, len);
+    snprintf(path, sizeof path, "%s/%s.mask", dir, name);
+    shard_write(path, mask, len);
+    size_t answers = 0;
+    for (size_t i = 0; i < len; i++) answers += mask[i];
+    printf("%s: loss mask, %zu answers\n", path, answers);
     free(tok);
+    free(mask);
 }
 
 // The task a checkpoint was trained on: task.conf beside its training data

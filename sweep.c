@@ -364,8 +364,9 @@ static void check_run(void *arg) {
     const RunCheck *rc = arg;
     Config c;
     load_run_config(rc->s, rc->r, &c);
-    const char *data[2] = {c.train_data, c.val_data};
-    for (int i = 0; i < 2; i++) {  // exits naming the pattern when nothing matches
+    const char *data[4] = {c.train_data, c.val_data, c.train_mask, c.val_mask};
+    for (int i = 0; i < 4; i++) {  // exits naming the pattern when nothing matches
+        if (!data[i][0]) continue;   // no mask
         int n;
         char **paths = expand_paths(data[i], &n);
         free_paths(paths, n);
@@ -870,8 +871,9 @@ static int run_eval(const Sweep *s, const RunSpec *r, int e, int threads) {
     snprintf(store[2], sizeof store[2], "val_data=%s", s->evals[e].glob);
     snprintf(store[3], sizeof store[3], "eval_batches=%zu", batches);
     snprintf(store[4], sizeof store[4], "out_dir=%s/eval-%s", dir, s->evals[e].name);
-    char *argv[] = {(char *)s->train, store[0], "max_steps=0", "resume=0", "convert=0", store[1], store[2], store[3],
-                    store[4], NULL};
+    // val_mask belongs to the run's own validation data, not to this set.
+    char *argv[] = {(char *)s->train, store[0], "max_steps=0", "resume=0", "convert=0", store[1], store[2], "val_mask=",
+                    store[3], store[4], NULL};
     eval_log(s, r, e, log, sizeof log);
     remove(log);
     return run_logged(argv, log, threads);

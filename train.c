@@ -112,6 +112,14 @@ static void save(Run *r) {
     dist_barrier();   // no rank goes on (or exits) before the file is whole
 }
 
+// "train: N tokens in F file(s)", and how many of them a loss mask scores.
+static void describe_set(const char *name, const TokenSet *s) {
+    printf("%s: %zu tokens in %d file(s)", name, s->n, s->n_files);
+    size_t scored = 0;
+    for (size_t i = 0; s->mask && i < s->n; i++) scored += s->mask[i];
+    if (s->mask) printf(", loss on %zu (mask)", scored);
+}
+
 // Ranks must train one model on one data set: rank 0's configuration and
 // data fingerprint to every rank, which stops, naming the difference, if
 // its own differ. (threads may differ: results do not depend on it.)
@@ -140,9 +148,10 @@ static void check_ranks_agree(Run *r) {
         b += lb + (b[lb] != 0);
     }
     uint64_t fp[4] = {r->train.n, 1469598103934665603ull, r->val.n, 1469598103934665603ull}, fp0[4];
-    for (int s = 0; s < 2; s++) {   // FNV-1a over each set's tokens
+    for (int s = 0; s < 2; s++) {   // FNV-1a over each set's tokens and mask
         const TokenSet *t = s ? &r->val : &r->train;
         for (size_t i = 0; i < t->n; i++) fp[2 * s + 1] = (fp[2 * s + 1] ^ t->tokens[i]) * 1099511628211ull;
+        for (size_t i = 0; t->mask && i < t->n; i++) fp[2 * s + 1] = (fp[2 * s + 1] ^ t->mask[i]) * 1099511628211ull;
     }
     memcpy(fp0, fp, sizeof fp);
     dist_bcast(fp0, sizeof fp0, 0);
@@ -266,11 +275,15 @@ int main(int argc, char **argv) {
 
     if (!eval_only) tokens_load(&r->train, c->train_data, c->vocab_size);
     tokens_load(&r->val, c->val_data, c->vocab_size);
-    if (!eval_only) printf("train: %zu tokens in %d file(s) | ", r->train.n, r->train.n_files);
-    printf("val: %zu tokens in %d file(s)\n", r->val.n, r->val.n_files);
+    if (!eval_only && c->train_mask[0]) tokens_load_mask(&r->train, c->train_mask);
+    if (c->val_mask[0]) tokens_load_mask(&r->val, c->val_mask);
+    if (!eval_only) describe_set("train", &r->train), printf(" | ");
+    describe_set("val", &r->val);
+    printf("\n");
     // Everything this run will hold, before any of it is allocated.
     MemoryEstimate e = model_memory(c, c->batch_size, c->seq_len, !eval_only);
-    double data = (double)(r->train.n + r->val.n) * sizeof(uint16_t), total = e.total + data;
+    double data = (double)(r->train.n * (1 + !!r->train.mask) + r->val.n * (1 + !!r->val.mask)) * sizeof(uint16_t);
+    double total = e.total + data;
     printf("memory: %.1f MB estimated peak (parameters %.1f, gradients %.1f, AdamW moments %.1f, activations %.1f, "
            "attention %.1f, data %.1f)\n", total / 1e6, e.params / 1e6, e.grads / 1e6, e.moments / 1e6,
            e.activations / 1e6, e.attention / 1e6, data / 1e6);
@@ -354,7 +367,7 @@ int main(int argc, char **argv) {
         double t0 = now_seconds();
         model_begin_step(m);
         for (int k = 0; k < G; k++) {
-            batch_random(&r->train, &r->data_rng, c->batch_size, c->seq_len, r->inputs, r->targets);
+            batch_random(&r->train, &r->data_rng, c->batch_size, c->seq_len, c->window_align, r->inputs, r->targets);
             if (k / A != r->rank) continue;
             model_forward(m, r->inputs, r->targets, c->batch_size, c->seq_len);
             model_backward(m, 1.0 / G);

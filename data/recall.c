@@ -131,6 +131,13 @@ double recall_accuracy(const RecallTask *t, const uint16_t *seqs, int n, const r
     return total ? (double)right / total : 0;
 }
 
+void recall_answer_mask(const RecallTask *t, const uint16_t *seqs, int n, uint16_t *mask) {
+    int L = recall_len(t);
+    for (int s = 0; s < n; s++)
+        for (int pos = 0; pos < L; pos++)
+            mask[(size_t)s * L + pos] = pos > 0 && is_query(t, seqs + (size_t)s * L, pos - 1);
+}
+
 void recall_write(const RecallTask *t, const char *path) {
     FILE *f = xfopen(path, "w");
     if (t->form == RECALL_MQAR)

@@ -24,12 +24,16 @@
 // copy what followed it — the recall that linear attentions with flat
 // (high-entropy) weights do poorly. Accuracy counts only those positions.
 //
-// Training data is sequences concatenated; the trainer takes windows at
-// random offsets, so a window may start mid-sequence (its queries before the
-// next sequence are then unanswerable noise); with seq_len ≥ 2 × recall_len
-// every window holds at least one whole sequence. The trainer's loss covers
-// every position (Zoology's covers only the answers); evaluation feeds whole
-// sequences and scores the answers alone.
+// Training data is sequences concatenated. By default the trainer takes
+// windows at random offsets, so a window may start mid-sequence (its queries
+// before the next sequence are then unanswerable noise); with seq_len ≥
+// 2 × recall_len every window holds at least one whole sequence, and the loss
+// covers every position (the pairs task's configs). Zoology's training is
+// the other way, and configs/mqar-softmax.conf's: window_align = seq_len =
+// recall_len puts one whole sequence in each window, and the loss mask
+// ./recall make writes (train.mask, val.mask; config train_mask, val_mask)
+// scores the answers alone. Evaluation feeds whole sequences and scores the
+// answers alone.
 #ifndef RECALL_H
 #define RECALL_H
 
@@ -57,8 +61,8 @@ RecallTask recall_default(void);
 // Zoology's MQAR at a size meant for a 2-core CPU: vocabulary 256, 64
 // tokens, 8 pairs, power_a 0.01. Zoology's own sweeps use a 8192-id
 // vocabulary and 4-64 pairs in 64-512 tokens. With the trainer's loss on
-// every position, softmax stays at chance after 4000 steps (docs/results.md
-// §5.4): the task needs a loss on the answers only or a longer budget.
+// every position and windows at random offsets, softmax stayed at chance
+// after 4000 steps (docs/results.md §5.4), hence the loss mask above.
 RecallTask recall_mqar(void);
 int recall_vocab(const RecallTask *t);   // pairs: 1 + n_keys + n_values; mqar: vocab
 int recall_len(const RecallTask *t);     // tokens per sequence: pairs 1 + 2P + 2Q; mqar seq_len
@@ -70,6 +74,10 @@ void recall_generate(const RecallTask *t, uint64_t seed, int n, uint16_t *out);
 // model's next-token logits at each position; a query counts as right when its
 // answer has the largest logit among the vocabulary's real ids.
 double recall_accuracy(const RecallTask *t, const uint16_t *seqs, int n, const real *logits, int Vp);
+// The loss mask for n sequences: mask[i] = 1 when token i answers a query
+// (the only targets recall_accuracy scores), else 0. ./recall make writes it
+// beside the data, for the trainer's train_mask and val_mask.
+void recall_answer_mask(const RecallTask *t, const uint16_t *seqs, int n, uint16_t *mask);
 // The task as `key = value` lines (saved beside the data; recall_read loads it).
 void recall_write(const RecallTask *t, const char *path);
 RecallTask recall_read(const char *path);

@@ -35,6 +35,24 @@ static void test_spearman(void) {
     CHECK_CLOSE(attn_spearman(a, b, 5), -7.5 / 9.5, 1e-14, "ties on both sides");
 }
 
+// The loss mask ./recall make writes marks exactly the targets the metric
+// scores: logits right at the masked targets alone score 1, and there are as
+// many as queries.
+static void check_answer_mask(const RecallTask *t, const uint16_t *a, int n, int queries_each, const char *what) {
+    int L = recall_len(t), Vp = 256;
+    uint16_t *mask = malloc((size_t)n * L * sizeof *mask);
+    recall_answer_mask(t, a, n, mask);
+    real *logits = calloc((size_t)n * L * Vp, sizeof *logits);
+    long marked = 0;
+    for (size_t i = 1; i < (size_t)n * L; i++)
+        if (mask[i]) logits[(i - 1) * Vp + a[i]] = 1, marked++;
+    CHECK(mask[0] == 0 && marked == (long)n * queries_each, "%s: the mask marks %ld targets, %d queries", what, marked,
+          n * queries_each);
+    CHECK_CLOSE(recall_accuracy(t, a, n, logits, Vp), 1, 0, "%s: logits right only where the mask is 1 score every query", what);
+    free(logits);
+    free(mask);
+}
+
 static void test_recall_sequences(void) {
     RecallTask t = recall_default();
     int L = recall_len(&t), n = 200;
@@ -84,6 +102,7 @@ static void test_recall_sequences(void) {
             l[j % 2 ? 0 : recall_vocab(&t)] = 1;  // BOS, or a padding id beyond the vocabulary: never the answer
         }
     CHECK(recall_accuracy(&t, a, n, logits, Vp) == 0, "wrong or out-of-vocabulary argmax scores 0");
+    check_answer_mask(&t, a, n, t.n_queries, "pairs");
     free(logits);
     free(a);
     free(b);
@@ -131,6 +150,7 @@ static void test_mqar(void) {
         for (int i = 2 * P; i < L; i += 2)
             if (a[(size_t)s * L + i]) logits[((size_t)s * L + i) * Vp + a[(size_t)s * L + i + 1]] = 0;
     CHECK(recall_accuracy(&t, a, n, logits, Vp) == 0, "mqar: only the queries' answers count");
+    check_answer_mask(&t, a, n, P, "mqar");
     char path[64];
     snprintf(path, sizeof path, "/tmp/hh_task_%d.conf", (int)getpid());
     recall_write(&t, path);

@@ -120,29 +120,45 @@ static void test_encoder(void) {
     free(c.wte); free(c.wpe); free(c.out); free(c.wout); free(dwte); free(dwpe);
 }
 
-typedef struct { real *logits, *work, *losses; int *tgt; } XentCtx;
+// The mean over the scored rows (a loss mask's NO_TARGET rows left out).
+typedef struct { real *logits, *work, *losses; int *tgt, n_scored; } XentCtx;
 static double xent_loss(void *p) {
     XentCtx *c = p;
     memcpy(c->work, c->logits, N * VP * sizeof(real));  // the forward works in place
     softmax_xent_forward(c->losses, c->work, c->tgt, N, VOC, VP);
     double s = 0;
     for (int i = 0; i < N; i++) s += c->losses[i];
-    return s / N;
+    return s / c->n_scored;
+}
+
+static void check_softmax_xent(const char *what, int *tgt) {
+    int n_scored = 0;
+    for (int n = 0; n < N; n++) n_scored += tgt[n] != NO_TARGET;
+    XentCtx c = {rand_vec(N * VP, 2), rand_vec(N * VP, 0), rand_vec(N, 0), tgt, n_scored};
+    real *dlogits = rand_vec(N * VP, 0);
+    xent_loss(&c);
+    memcpy(dlogits, c.work, N * VP * sizeof(real));
+    softmax_xent_backward(dlogits, tgt, (real)(1.0 / n_scored), N, VP);
+    gradcheck(what, xent_loss, &c, c.logits, dlogits, N * VP, 100);
+    int pad_zero = 1, unscored_zero = 1;
+    for (int n = 0; n < N; n++)
+        for (int v = 0; v < VP; v++) {
+            if (v >= VOC) pad_zero &= dlogits[n * VP + v] == 0;
+            if (tgt[n] == NO_TARGET) unscored_zero &= dlogits[n * VP + v] == 0 && c.losses[n] == 0;
+        }
+    CHECK(pad_zero, "%s: padded vocabulary columns get no gradient", what);
+    CHECK(unscored_zero, "%s: unscored rows (NO_TARGET) have loss 0 and no gradient", what);
+    free(c.logits); free(c.work); free(c.losses); free(dlogits);
 }
 
 static void test_softmax_xent(void) {
     int tgt[N] = {0, 6, 3, 3, 1, 5};
-    XentCtx c = {rand_vec(N * VP, 2), rand_vec(N * VP, 0), rand_vec(N, 0), tgt};
-    real *dlogits = rand_vec(N * VP, 0);
-    xent_loss(&c);
-    memcpy(dlogits, c.work, N * VP * sizeof(real));
-    softmax_xent_backward(dlogits, tgt, (real)(1.0 / N), N, VP);
-    gradcheck("softmax+xent dlogits", xent_loss, &c, c.logits, dlogits, N * VP, 100);
-    int pad_zero = 1;
-    for (int n = 0; n < N; n++)
-        for (int v = VOC; v < VP; v++) pad_zero &= dlogits[n * VP + v] == 0;
-    CHECK(pad_zero, "padded vocabulary columns get no gradient");
-    free(c.logits); free(c.work); free(c.losses); free(dlogits);
+    check_softmax_xent("softmax+xent dlogits", tgt);
+}
+
+static void test_softmax_xent_masked(void) {
+    int tgt[N] = {NO_TARGET, 6, 3, NO_TARGET, NO_TARGET, 5};
+    check_softmax_xent("softmax+xent dlogits, loss mask", tgt);
 }
 
 // ---------------------------------------------------------------------------
@@ -155,7 +171,9 @@ static double model_loss(void *p) {
     return c->m->loss;
 }
 
-static void check_model(const AttnKind *k, const char *form, double distill_weight, int qk_grad, double lm_weight) {
+// masked: some targets NO_TARGET (a loss mask), the LM loss their mean over
+// the rest.
+static void check_model(const AttnKind *k, const char *form, double distill_weight, int qk_grad, double lm_weight, int masked) {
     Config cfg;
     config_defaults(&cfg);
     kind_config(&cfg, k);
@@ -176,6 +194,15 @@ static void check_model(const AttnKind *k, const char *form, double distill_weig
     for (size_t i = (size_t)m.V * m.C; i < m.sizes[P_WTE]; i++) m.params[i] = 0;  // padding rows
     int in[10] = {1, 5, 22, 5, 0, 3, 3, 17, 8, 11}, tgt[10] = {5, 22, 5, 0, 9, 3, 17, 8, 11, 2};
     ModelCtx c = {&m, in, tgt};
+    if (masked) {
+        model_loss(&c);
+        double sum = 0;
+        for (int i = 0; i < 10; i++) sum += i % 3 ? m.losses[i] : 0;
+        for (int i = 0; i < 10; i += 3) tgt[i] = NO_TARGET;
+        model_loss(&c);
+        CHECK(m.n_scored == 6 && fabs(m.lm_loss - sum / 6) <= 1e-12 * sum,
+              "loss mask: lm_loss %.15g is the mean over the 6 scored positions' losses (%.15g)", m.lm_loss, sum / 6);
+    }
     model_loss(&c);
     model_zero_grad(&m);
     model_backward(&m, 1.0);
@@ -198,7 +225,8 @@ static void check_model(const AttnKind *k, const char *form, double distill_weig
         }
         if (n == 0) continue;
         char what[128];
-        snprintf(what, sizeof what, "model[%s %s λ=%g qk=%d lm=%g] %s", kind, form, distill_weight, qk_grad, lm_weight, names[t]);
+        snprintf(what, sizeof what, "model[%s %s λ=%g qk=%d lm=%g%s] %s", kind, form, distill_weight, qk_grad, lm_weight,
+                 masked ? " loss mask" : "", names[t]);
         gradcheck(what, model_loss, &c, x, g + (x - m.params), n, distill_weight > 0 ? 40 : 6);
     }
     if (lm_weight == 0 && !qk_grad) {   // a pure distillation gradient: the feature maps', nothing else
@@ -226,11 +254,17 @@ int main(void) {
         int linear = strcmp(kinds[k]->name, "softmax") != 0;
         for (int f = 0; f < (linear ? 2 : 1); f++) {
             const char *form = f ? "chunked" : "quadratic";
-            check_model(kinds[k], form, 0, 0, 1);
+            check_model(kinds[k], form, 0, 0, 1, 0);
             if (!linear) continue;
-            for (int qk = 0; qk <= 1; qk++) check_model(kinds[k], form, 0.7, qk, 1);
-            check_model(kinds[k], form, 1, 0, 0);
+            for (int qk = 0; qk <= 1; qk++) check_model(kinds[k], form, 0.7, qk, 1, 0);
+            check_model(kinds[k], form, 1, 0, 0, 0);
         }
     }
+    // The loss mask, alone and through the whole model (it changes only the
+    // cross-entropy, the same for every kind). Last, so the checks above
+    // draw the same random points as before (T2R's ReLU has kinks that a
+    // finite difference must not straddle).
+    test_softmax_xent_masked();
+    check_model(kinds[0], "quadratic", 0, 0, 1, 1);   // the table's first row: softmax
     return test_summary("test_grad");
 }

@@ -202,6 +202,12 @@ static void make_fixtures(void) {
     memcpy(big, tok, sizeof big);
     big[77] = 300;
     write_shard("vocab.bin", SHARD_MAGIC, SHARD_VERSION, 100, big, 100);
+    // Loss masks: one of the wrong length, one with a value that is not 0/1.
+    uint16_t ones[4000];
+    for (int i = 0; i < 4000; i++) ones[i] = 1;
+    write_shard("short.mask", SHARD_MAGIC, SHARD_VERSION, 3999, ones, 3999);
+    ones[5] = 2;
+    write_shard("two.mask", SHARD_MAGIC, SHARD_VERSION, 4000, ones, 4000);
     char p[512], q[512];
     pathf(p, sizeof p, "ok.bin");
     size_t len;
@@ -394,6 +400,9 @@ static const BadCase BAD[] = {
     {"shard_few", "train", BASE " train_data=@/few.bin", "fewer than seq_len + 1 = 17", NULL, 0},
     {"shard_missing", "train", BASE " train_data=@/nothing_*.bin", "no file matches", NULL, 0},
     {"shard_directory", "train", BASE " val_data=@", "is a directory", NULL, 0},
+    {"mask_length", "train", BASE " train_mask=@/short.mask", "short.mask' holds 3999 values but its data hold 4000 tokens", NULL, 0},
+    {"mask_value", "train", BASE " val_mask=@/two.mask", "two.mask': value 2 at position 5 is not 0 or 1", NULL, 0},
+    {"window_align", "train", BASE " window_align=5", "seq_len = 16 is not a multiple of window_align = 5", NULL, 0},
     // checkpoints
     {"ckpt_magic", "train", BASE " init_from=@/magic.ckpt", "is not a checkpoint: magic 777", NULL, 0},
     {"ckpt_version", "train", BASE " init_from=@/version.ckpt", "has version 9; this build reads version 1", NULL, 0},

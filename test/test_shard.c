@@ -50,12 +50,49 @@ static void test_round_trip_and_writer(void) {
     Rng a, b;
     rng_seed(&a, 5);
     rng_seed(&b, 5);
-    batch_random(&s, &a, 2, 8, in, tg);
-    batch_random(&s, &b, 2, 8, in2, tg2);
+    batch_random(&s, &a, 2, 8, 1, in, tg);
+    batch_random(&s, &b, 2, 8, 1, in2, tg2);
     CHECK(memcmp(in, in2, sizeof in) == 0 && memcmp(tg, tg2, sizeof tg) == 0, "batches are a function of the seed");
     CHECK(in[1] == tg[0] && in[9] == tg[8], "targets are the next tokens");
     batch_sequential(&s, 3, 2, 8, in, tg);
     CHECK(in[0] == tok[48] && tg[15] == tok[64], "validation batch k=3 starts at window 6");
+    tokens_free(&s);
+}
+
+// A loss mask turns the targets it leaves out into NO_TARGET; window_align
+// puts every training window at a multiple of it; align 1 draws the offsets
+// it always drew (rng_below(n − T)), so old runs' batches do not change.
+static void test_mask_and_align(void) {
+    enum { NT = 1000, T = 20, B = 6 };
+    uint16_t tok[NT], mask[NT];
+    for (int i = 0; i < NT; i++) tok[i] = (uint16_t)i, mask[i] = i % 3 == 0;
+    char p[512], q[512];
+    path_in(p, sizeof p, "masked.bin");
+    path_in(q, sizeof q, "masked.mask");
+    shard_write(p, tok, NT);
+    shard_write(q, mask, NT);
+    TokenSet s;
+    tokens_load(&s, p, 1000);
+    tokens_load_mask(&s, q);
+    int in[B * T], tg[B * T], bad_mask = 0, bad_align = 0, bad_input = 0;
+    Rng rng, copy;
+    rng_seed(&rng, 3);
+    batch_random(&s, &rng, B, T, 10, in, tg);
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) {
+            int i = in[b * T] + t + 1;   // the target's position in the set (tokens are their positions)
+            bad_align += in[b * T] % 10 != 0;
+            bad_input += in[b * T + t] != i - 1;
+            bad_mask += tg[b * T + t] != (mask[i] ? i : NO_TARGET);
+        }
+    CHECK(bad_align == 0 && bad_input == 0, "window_align = 10: windows start at multiples of 10 (%d off)", bad_align);
+    CHECK(bad_mask == 0, "loss mask: %d targets not NO_TARGET exactly where the mask is 0", bad_mask);
+    rng_seed(&rng, 4);
+    rng_seed(&copy, 4);
+    batch_random(&s, &rng, B, T, 1, in, tg);
+    int same = 1;
+    for (int b = 0; b < B; b++) same &= in[b * T] == (int)rng_below(&copy, NT - T);
+    CHECK(same, "window_align = 1 draws offsets as rng_below(n - T), as before it existed");
     tokens_free(&s);
 }
 
@@ -94,6 +131,7 @@ int main(void) {
     snprintf(dir, sizeof dir, "/tmp/hh_test_shard_%d", (int)getpid());
     make_dirs(dir);
     test_round_trip_and_writer();
+    test_mask_and_align();
     test_broken();
     CHECK(expect_die(glob_nothing, NULL, "no file matches"), "a glob that matches nothing");
     char cmd[300];

@@ -437,6 +437,37 @@ static double read_val_loss(const char *out) {
     return v;
 }
 
+// A loss mask beside the text shards: mask[i] = keep(i).
+static void write_mask(const char *set, const char *name, int (*keep)(size_t)) {
+    char p[512];
+    snprintf(p, sizeof p, "%s/%s.bin", dir, set);
+    size_t n;
+    uint16_t *m = shard_read(p, &n, 0);
+    for (size_t i = 0; i < n; i++) m[i] = (uint16_t)keep(i);
+    snprintf(p, sizeof p, "%s/%s_%s.mask", dir, set, name);
+    shard_write(p, m, n);
+    free(m);
+}
+static int keep_all(size_t i) { return (void)i, 1; }
+static int keep_some(size_t i) { return i % 4 == 1; }
+
+// A mask of ones is no mask, bitwise; with a real mask (and windows aligned)
+// a run resumes bitwise, and its validation loss is another number.
+static void test_loss_mask(void) {
+    Config c = tiny_config("softmax");
+    const char *sets[2] = {"train", "val"};
+    for (int s = 0; s < 2; s++) write_mask(sets[s], "all", keep_all), write_mask(sets[s], "some", keep_some);
+    char extra[1024];
+    CHECK(run_train("nomask", "max_steps=6") == 0, "run without a mask");
+    snprintf(extra, sizeof extra, "max_steps=6 train_mask=%s/train_all.mask val_mask=%s/val_all.mask", dir, dir);
+    CHECK(run_train("allmask", extra) == 0, "run with a mask of ones");
+    compare_runs("nomask", "allmask", attn_find(&c), "a loss mask of ones changes nothing");
+    CHECK(read_val_loss("nomask") == read_val_loss("allmask"), "a mask of ones: the same validation loss");
+    snprintf(extra, sizeof extra, "min_lr=3e-3 window_align=8 train_mask=%s/train_some.mask val_mask=%s/val_some.mask", dir, dir);
+    check_resume("mask", extra, attn_find(&c), "resume with a loss mask and aligned windows");
+    CHECK(read_val_loss("mask_straight") != read_val_loss("nomask"), "a mask of every 4th target: another loss");
+}
+
 static void test_each_kind_learns(void) {
     const AttnKind *const *kinds;
     int n = attn_kinds(&kinds);
@@ -472,6 +503,7 @@ int main(void) {
         test_memory_estimate();
         test_conversion();
         test_resume_bitwise();
+        test_loss_mask();
         test_threads_bitwise();
         test_each_kind_learns();
     }

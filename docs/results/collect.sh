@@ -5,7 +5,7 @@
 #   docs/results/collect.sh        (from the repository root, after the sweeps)
 set -eu
 here=docs/results
-for s in small-seeds scale-2x convert-stage1 convert-stage2 convert-new-stage1 convert-new-stage2 recall-seeds recall-performer-redraw mqar; do
+for s in small-seeds scale-2x convert-stage1 convert-stage2 convert-new-stage1 convert-new-stage2 recall-seeds recall-performer-redraw mqar-allpos mqar; do
     [ -f out/sweeps/$s/results.csv ] && cp out/sweeps/$s/results.csv $here/$s.csv
     [ -f out/sweeps/$s/summary.csv ] && cp out/sweeps/$s/summary.csv $here/$s-summary.csv
 done
@@ -13,7 +13,7 @@ done
 # (./recall eval DIR/model.ckpt > DIR/recall.log) and the recall conversion.
 {
     echo "run,task,val_loss,recall_accuracy"
-    for d in out/sweeps/recall-seeds/*/ out/sweeps/recall-performer-redraw/*/ out/sweeps/mqar/*/ out/recall-convert/*/; do
+    for d in out/sweeps/recall-seeds/*/ out/sweeps/recall-performer-redraw/*/ out/sweeps/mqar-allpos/*/ out/sweeps/mqar/*/ out/recall-convert/*/; do
         log=$d/recall.log; [ -f "$log" ] || log=${d%/}-recall.log
         tl=$d/train.log; [ -f "$tl" ] || tl=${d%/}.log
         [ -f "$log" ] && [ -f "$tl" ] || continue
