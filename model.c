@@ -624,10 +624,10 @@ void model_forward(GPT2 *m, const int *tokens, const int *targets, int B, int T)
     layernorm_forward(m->lnf, m->lnf_mean, m->lnf_rstd, x, m->p[P_LNFW], m->p[P_LNFB], N, C);
     matmul_forward(m->logits, m->lnf, m->p[P_WTE], NULL, N, C, m->Vp);   // the tied LM head
     m->loss = m->lm_loss = m->distill_loss = 0;
+    m->n_scored = 0;
     if (!targets) return;
     softmax_xent_forward(m->losses, m->logits, m->targets, N, m->V, m->Vp);
     double sum = 0;
-    m->n_scored = 0;
     for (int i = 0; i < N; i++) {
         sum += m->losses[i];
         m->n_scored += m->targets[i] != NO_TARGET;

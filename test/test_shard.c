@@ -93,6 +93,17 @@ static void test_mask_and_align(void) {
     int same = 1;
     for (int b = 0; b < B; b++) same &= in[b * T] == (int)rng_below(&copy, NT - T);
     CHECK(same, "window_align = 1 draws offsets as rng_below(n - T), as before it existed");
+    // The last aligned start: n = T + 1 + 3·10 tokens leave starts 0, 10, 20
+    // and 30 (30 + T + 1 = n); every one is drawn, none reads past the end.
+    TokenSet small = {.tokens = tok, .n = T + 1 + 30};
+    int hit[4] = {0}, past = 0;
+    for (int k = 0; k < 100; k++) {
+        batch_random(&small, &rng, 1, T, 10, in, tg);
+        if (in[0] % 10 == 0 && in[0] / 10 < 4) hit[in[0] / 10]++;
+        past += in[0] % 10 != 0 || in[0] + T + 1 > (int)small.n;
+    }
+    CHECK(past == 0 && hit[0] && hit[1] && hit[2] && hit[3], "window_align = 10 in 51 tokens: starts 0, 10, 20, 30 all drawn "
+          "(%d %d %d %d times), none past the end (%d)", hit[0], hit[1], hit[2], hit[3], past);
     tokens_free(&s);
 }
 
