@@ -35,6 +35,7 @@ shard(sys.argv[2] + '/probe.bin', data)
 shard(sys.argv[2] + '/first.mask', first)
 shard(sys.argv[2] + '/copy.mask', copy)
 PY
+loss() { sed -n 's/^val_loss=\([^ ]*\).*/\1/p' "$1"; }   # the masked loss a ./train log ends with
 {
     echo "run,width,variant,seed,loss_first,loss_copy"
     for d in out/sweeps/small-seeds/attention-softmax_seed-*/ out/sweeps/small-seeds/attention-elu_seed-*/ \
@@ -45,12 +46,12 @@ PY
         width=1x; [ $sweep = scale-2x ] && width=2x
         for m in first copy; do
             f=$P/$sweep-$run-$m.log
-            [ -s $f ] || ./train $d/config.txt init_from=$d/model.ckpt max_steps=0 resume=0 val_data=$P/probe.bin \
+            grep -qs '^val_loss=' $f || ./train $d/config.txt init_from=$d/model.ckpt max_steps=0 resume=0 val_data=$P/probe.bin \
                 val_mask=$P/$m.mask eval_batches=64 out_dir=$P/run > $f 2>&1 ||
                 { echo "copy-probe.sh: evaluating $d failed, see $f" >&2; exit 1; }
         done
         v=${run%_seed-*}; s=${run##*_seed-}
-        echo "$sweep/$run,$width,$v,$s,$(sed -n 's/^val_loss=\([^ ]*\).*/\1/p' $P/$sweep-$run-first.log),$(sed -n 's/^val_loss=\([^ ]*\).*/\1/p' $P/$sweep-$run-copy.log)"
+        echo "$sweep/$run,$width,$v,$s,$(loss $P/$sweep-$run-first.log),$(loss $P/$sweep-$run-copy.log)"
     done
 } > $here/copy-probe.csv
 echo "wrote $here/copy-probe.csv"
