@@ -53,5 +53,6 @@ loss() { sed -n 's/^val_loss=\([^ ]*\).*/\1/p' "$1"; }   # the masked loss a ./t
         v=${run%_seed-*}; s=${run##*_seed-}
         echo "$sweep/$run,$width,$v,$s,$(loss $P/$sweep-$run-first.log),$(loss $P/$sweep-$run-copy.log)"
     done
-} > $here/copy-probe.csv
+} > $here/copy-probe.csv.new      # a failed evaluation leaves the last table whole
+mv $here/copy-probe.csv.new $here/copy-probe.csv
 echo "wrote $here/copy-probe.csv"
