@@ -5,14 +5,30 @@
 #   docs/results/collect.sh        (from the repository root, after the sweeps)
 set -eu
 here=docs/results
+# Runs finished on an earlier machine are not in out/ here, so a sweep's
+# table is copied only when every run done in the committed one is done in
+# it too; otherwise the committed table stays (recall.csv below keeps such
+# runs' rows, and recall-summary.csv their losses too).
+done_runs() { awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "status") c = i; next } $c == "done" { print $1 }' "$1" | sort; }
+had=$(mktemp) has=$(mktemp)
+trap 'rm -f "$had" "$has"' EXIT
 for s in small-seeds scale-2x convert-stage1 convert-stage2 convert-new-stage1 convert-new-stage2 recall-seeds recall-performer-redraw mqar-allpos mqar; do
-    [ -f out/sweeps/$s/results.csv ] && cp out/sweeps/$s/results.csv $here/$s.csv
+    [ -f out/sweeps/$s/results.csv ] || continue
+    if [ -f $here/$s.csv ]; then
+        done_runs $here/$s.csv > "$had"; done_runs out/sweeps/$s/results.csv > "$has"
+        if [ -n "$(comm -23 "$had" "$has")" ]; then
+            echo "$s: out/sweeps/$s lacks runs done in $here/$s.csv (an earlier machine's); kept that table" >&2
+            continue
+        fi
+    fi
+    cp out/sweeps/$s/results.csv $here/$s.csv
     [ -f out/sweeps/$s/summary.csv ] && cp out/sweeps/$s/summary.csv $here/$s-summary.csv
 done
 # run,task,val_loss,recall_accuracy for every finished recall and MQAR run
-# (./recall eval DIR/model.ckpt > DIR/recall.log) and the recall conversion.
+# (./recall eval DIR/model.ckpt > DIR/recall.log) and the recall conversion,
+# merged with the committed rows: a run measured here replaces its row, the
+# rows of runs not on this machine stay; sorted by run.
 {
-    echo "run,task,val_loss,recall_accuracy"
     for d in out/sweeps/recall-seeds/*/ out/sweeps/recall-performer-redraw/*/ out/sweeps/mqar-allpos/*/ out/sweeps/mqar/*/ out/recall-convert/*/; do
         log=$d/recall.log; [ -f "$log" ] || log=${d%/}-recall.log
         tl=$d/train.log; [ -f "$tl" ] || tl=${d%/}.log
@@ -23,7 +39,14 @@ done
         task=pairs; case $d in *mqar*) task=mqar ;; esac
         echo "$(echo "$d" | sed 's#^out/##; s#/$##'),$task,$loss,$acc"
     done
-} > $here/recall.csv
+} > $here/recall.csv.new
+{
+    echo "run,task,val_loss,recall_accuracy"
+    { cat $here/recall.csv.new; [ ! -f $here/recall.csv ] || sed 1d $here/recall.csv; } |
+        awk -F, '!seen[$1]++' | LC_ALL=C sort -t, -k1,1
+} > $here/recall.csv.tmp
+mv $here/recall.csv.tmp $here/recall.csv
+rm $here/recall.csv.new
 
 # Gap fraction (1+ELU − X) / (1+ELU − softmax) of every language-model
 # variant, per seed (paired: the same seed's softmax and 1+ELU) and mean ±
@@ -62,22 +85,24 @@ END {
 gap_fraction $here/small-seeds.csv > $here/gap-fraction.csv
 [ ! -f $here/scale-2x.csv ] || gap_fraction $here/scale-2x.csv > $here/gap-fraction-scale-2x.csv
 
-# Recall accuracy of every row over its seeds: mean ± sample std, min–max.
+# Recall accuracy of every row over its seeds: mean ± sample std, min–max;
+# and its validation loss, mean ± sample std.
 awk -F, '
+function sd(n, sum, sq) { return n > 1 ? sqrt((sq - sum * sum / n) / (n - 1)) : 0 }
 NR == 1 { next }
 {
     row = $1; sub(/_seed-[0-9]+$/, "", row)
     if (!(row in n)) order[++nr] = row
-    n[row]++; sum[row] += $4; sq[row] += $4 * $4
+    n[row]++; sum[row] += $4; sq[row] += $4 * $4; lsum[row] += $3; lsq[row] += $3 * $3
     if (!(row in lo) || $4 < lo[row]) lo[row] = $4
     if (!(row in hi) || $4 > hi[row]) hi[row] = $4
 }
 END {
-    print "row,task,n,accuracy_mean,accuracy_std,accuracy_min,accuracy_max"
+    print "row,task,n,accuracy_mean,accuracy_std,accuracy_min,accuracy_max,val_loss_mean,val_loss_std"
     for (i = 1; i <= nr; i++) {
-        r = order[i]; m = sum[r] / n[r]
-        sd = n[r] > 1 ? sqrt((sq[r] - n[r] * m * m) / (n[r] - 1)) : 0
-        printf "%s,%s,%d,%.4f,%.4f,%.4f,%.4f\n", r, r ~ /mqar/ ? "mqar" : "pairs", n[r], m, sd, lo[r], hi[r]
+        r = order[i]
+        printf "%s,%s,%d,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f\n", r, r ~ /mqar/ ? "mqar" : "pairs", n[r],
+            sum[r] / n[r], sd(n[r], sum[r], sq[r]), lo[r], hi[r], lsum[r] / n[r], sd(n[r], lsum[r], lsq[r])
     }
 }' $here/recall.csv > $here/recall-summary.csv
 echo "wrote $(ls $here/*.csv | tr '\n' ' ')"
