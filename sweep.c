@@ -1,10 +1,14 @@
 // sweep.c — run a grid of training runs and tabulate and plot their results.
 //
-//   ./sweep FILE.sweep [--train PATH] [--jobs N] [--dry-run | --no-train] [key=value ...]
+//   ./sweep FILE.sweep [--train PATH] [--jobs N] [--only GLOB,...] [--dry-run | --no-train] [key=value ...]
 //
 // --dry-run lists what would run; --no-train trains nothing but evaluates
 // the finished runs on the eval sets and rewrites the tables (for a sweep
-// whose other runs are still going, or are left for later).
+// whose other runs are still going, or are left for later). --only trains
+// (and evaluates) just the runs whose names match one of the shell globs,
+// e.g. --only '*_seed-2,*_seed-3' — part of a sweep, under the names and in
+// the directory the whole sweep gives them; the tables still cover every
+// finished run.
 //
 // key=value arguments are added to every run, after the sweep file's own
 // settings (e.g. max_steps=30 for a quick try; they are not part of the run
@@ -56,6 +60,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fnmatch.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -619,6 +624,19 @@ static void md_stat(FILE *f, Stats st, int digits) {
     else fprintf(f, " %.*f ± %.*f |", digits, st.mean, digits, st.std);
 }
 
+// A table is written whole to a temporary file and renamed into place, so
+// that a reader, or another sweep over the same directory (--only), never
+// sees half of one.
+static FILE *table_open(const char *path, char *tmp, size_t n) {
+    snprintf(tmp, n, "%s.%d.tmp", path, (int)getpid());
+    return xfopen(tmp, "w");
+}
+
+static void table_close(FILE *f, const char *tmp, const char *path) {
+    xfclose(f, tmp);
+    if (rename(tmp, path) != 0) die("%s: cannot rename it to %s: %s", tmp, path, strerror(errno));
+}
+
 static void write_results(const Sweep *s) {
     Result *res = xcalloc((size_t)s->n_runs, sizeof *res, "results");
     for (int r = 0; r < s->n_runs; r++) read_result(s, &s->runs[r], &res[r]);
@@ -638,12 +656,12 @@ static void write_results(const Sweep *s) {
             for (int c = 0; c < n_cols; c++) seen |= strcmp(cols[c], k) == 0;
             if (!seen && varies(s, k) && n_cols < MAX_OVERRIDES * 2) cols[n_cols++] = k;
         }
-    char path[CONFIG_STR + 32], name[96];
+    char path[CONFIG_STR + 32], tmp[CONFIG_STR + 64], name[96];
 
     // results.csv: a row per run; with seeds, each row also carries its
     // variant's statistics of the final validation loss.
     snprintf(path, sizeof path, "%s/results.csv", s->out);
-    FILE *f = xfopen(path, "w");
+    FILE *f = table_open(path, tmp, sizeof tmp);
     fprintf(f, "run");
     for (int c = 0; c < n_cols; c++) fprintf(f, ",%s", cols[c]);
     fprintf(f, ",status,steps,val_loss,val_ppl,tokens_per_s,train_s,wall_s,params");
@@ -672,12 +690,12 @@ static void write_results(const Sweep *s) {
         }
         fprintf(f, "\n");
     }
-    xfclose(f, path);
+    table_close(f, tmp, path);
 
     // summary.csv: a row per variant, every metric's statistics.
     if (seeds) {
         snprintf(path, sizeof path, "%s/summary.csv", s->out);
-        f = xfopen(path, "w");
+        f = table_open(path, tmp, sizeof tmp);
         fprintf(f, "variant,n");
         for (int m = 0; m < n_metrics; m++) {
             metric_name(s, m, name, sizeof name);
@@ -698,11 +716,11 @@ static void write_results(const Sweep *s) {
             csv_num(f, vs[v].tok_s.mean);
             fprintf(f, "\n");
         }
-        xfclose(f, path);
+        table_close(f, tmp, path);
     }
 
     snprintf(path, sizeof path, "%s/results.md", s->out);
-    f = xfopen(path, "w");
+    f = table_open(path, tmp, sizeof tmp);
     fprintf(f, "# Sweep %s\n\nBase config `%s`; made by `./sweep %s`. Final validation loss (mean token\n"
                "cross-entropy, nats) and perplexity exp(loss); tokens/s over training steps only;\n"
                "wall time of the run's last invocation, evaluation included.",
@@ -764,7 +782,7 @@ static void write_results(const Sweep *s) {
         fprintf(f, " %.0f | %.0f | %ld |\n", res[r].tok_s, res[r].wall_s, res[r].params);
     }
     fprintf(f, "\n![validation loss against steps](val_loss.svg)\n");
-    xfclose(f, path);
+    table_close(f, tmp, path);
 
     // The plot: every run's curve, or with seeds every variant's mean curve
     // and a ±1 std band (the runs of a variant evaluate at the same steps).
@@ -900,6 +918,19 @@ static int build_argv(const Sweep *s, const RunSpec *r, const char *dir, int res
     return n;
 }
 
+// Whether a run's name matches one of --only's comma-separated globs.
+static int selected(const char *only, const char *name) {
+    if (!only) return 1;
+    char glob[256];
+    for (const char *p = only; *p;) {
+        size_t n = strcspn(p, ",");
+        snprintf(glob, sizeof glob, "%.*s", (int)n, p);
+        if (fnmatch(glob, name, 0) == 0) return 1;
+        p += n + (p[n] == ',');
+    }
+    return 0;
+}
+
 // One job: train point r (unless it is done), then evaluate it on every set
 // it has no result for. Returns 0 when all of it succeeded.
 static int run_job(const Sweep *s, const RunSpec *r, int threads, int dry_run, int no_train) {
@@ -968,8 +999,8 @@ static int pending(const Sweep *s, const RunSpec *r) {
 }
 
 int main(int argc, char **argv) {
-    const char *file = NULL, *train_opt = NULL;
-    const char *usage = "usage: ./sweep FILE.sweep [--train PATH] [--jobs N] [--dry-run | --no-train] [key=value ...]";
+    const char *file = NULL, *train_opt = NULL, *only = NULL;
+    const char *usage = "usage: ./sweep FILE.sweep [--train PATH] [--jobs N] [--only GLOB,...] [--dry-run | --no-train] [key=value ...]";
     Variant extra = {.n = 0};
     int dry_run = 0, no_train = 0, n_jobs = 1;
     for (int i = 1; i < argc; i++) {
@@ -977,6 +1008,7 @@ int main(int argc, char **argv) {
         if (strcmp(argv[i], "--dry-run") == 0) dry_run = 1;
         else if (strcmp(argv[i], "--no-train") == 0) no_train = 1;
         else if (strcmp(argv[i], "--train") == 0 && i + 1 < argc) train_opt = argv[++i];
+        else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) only = argv[++i];
         else if (strcmp(argv[i], "--jobs") == 0 && i + 1 < argc) {
             n_jobs = (int)strtol(argv[++i], &end, 10);
             if (*end || n_jobs < 1 || n_jobs > MAX_JOBS) die("--jobs %s: give a number of runs at once, 1 to %d", argv[i], MAX_JOBS);
@@ -1006,7 +1038,11 @@ int main(int argc, char **argv) {
     }
     // Each of n_jobs runs at once gets its share of the threads.
     int threads = n_jobs > 1 ? (n_threads() / n_jobs > 1 ? n_threads() / n_jobs : 1) : 0;
+    int n_selected = 0;
+    for (int r = 0; r < s->n_runs; r++) n_selected += selected(only, s->runs[r].name);
+    if (!n_selected) die("--only %s: matches none of the %d runs' names (./sweep %s --dry-run lists them)", only, s->n_runs, file);
     printf("sweep %s: %d runs into %s", file, s->n_runs, s->out);
+    if (only) printf(", %d of them selected by --only", n_selected);
     if (n_jobs > 1) printf(", %d at once, %d thread%s each", n_jobs, threads, threads > 1 ? "s" : "");
     printf("\n");
     if (!dry_run) make_dirs(s->out);
@@ -1018,6 +1054,7 @@ int main(int argc, char **argv) {
     for (;;) {
         while (running < n_jobs && next < s->n_runs && !interrupted) {
             int r = next++;
+            if (!selected(only, s->runs[r].name)) continue;
             if (!pending(s, &s->runs[r])) {
                 printf("%s: already done, skipped\n", s->runs[r].name);
                 continue;

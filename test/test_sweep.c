@@ -326,6 +326,38 @@ static void test_jobs_and_eval(void) {
     free(csv);
 }
 
+// --only: part of a sweep, under the names the whole sweep gives its runs;
+// the tables still list every run. Globs that match nothing are an error.
+static void test_only(void) {
+    char file[300], p[400], out_line[400];
+    snprintf(file, sizeof file, "%s/only.sweep", dir);
+    snprintf(out_line, sizeof out_line, "out = %s/out_only\n", dir);
+    write_grid_to(file, out_line, "");
+    CHECK(run_sweep(file, "--only '*seed-2'") == 0, "sweep --only failed: %s", sweep_output());
+    char *out = sweep_output();
+    CHECK(strstr(out, "4 runs into") && strstr(out, "2 of them selected by --only") && count_lines_with(out, "done in") == 2 &&
+              strstr(out, "lr-1e-3_seed-2: done in"),
+          "--only '*seed-2': the 2 seed-2 runs trained:\n%s", out);
+    free(out);
+    snprintf(p, sizeof p, "%s/out_only/seed-1", dir);
+    CHECK(!file_exists(p), "--only '*seed-2' trained seed-1");
+    snprintf(p, sizeof p, "%s/out_only/results.csv", dir);
+    size_t len;
+    char *csv = read_file(p, &len);
+    CHECK(count_lines_with(csv, ",done,") == 2 && count_lines_with(csv, ",pending,") == 2,
+          "results.csv: 2 runs done, 2 pending:\n%s", csv);
+    free(csv);
+    CHECK(run_sweep(file, "--only 'seed-1,lr-1e-3_seed-1'") == 0, "sweep --only with two globs failed: %s", sweep_output());
+    out = sweep_output();
+    CHECK(count_lines_with(out, "done in") == 2 && !strstr(out, "skipped"), "two globs: the 2 seed-1 runs trained:\n%s", out);
+    free(out);
+    CHECK(run_sweep(file, "--only 'seed-9'") == 1, "--only matching nothing should fail");
+    out = sweep_output();
+    CHECK(strstr(out, "--only seed-9: matches none of the 4 runs' names") && count_lines_with(out, "\n") == 1,
+          "--only matching nothing: one line saying so, got: %s", out);
+    free(out);
+}
+
 // Aggregation on hand-made results: runs whose done markers and logs the test
 // writes itself, so the statistics have known values.
 static void test_aggregation(void) {
@@ -486,6 +518,7 @@ int main(void) {
     test_gpt2_conversion_recipe();
     test_sweep_runs_and_resumes();
     test_jobs_and_eval();
+    test_only();
     test_aggregation();
     test_full_scale_one_step();
     char cmd[300];
