@@ -1088,7 +1088,8 @@ int main(int argc, char **argv) {
     }
     if (!dry_run) write_results(s);
     if (interrupted) {
-        printf("interrupted: run `./sweep %s` again to continue where it stopped\n", file);
+        printf("interrupted: run `./sweep %s%s%s` again to continue where it stopped\n", file, only ? " --only " : "",
+               only ? only : "");
         return 130;
     }
     if (failed) die("%s: %d of %d runs failed (their train.log says why)", file, failed, s->n_runs);
