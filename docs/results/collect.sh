@@ -28,7 +28,7 @@ done
 # (./recall eval DIR/model.ckpt > DIR/recall.log) and the recall conversion,
 # merged with the committed rows: a run measured here replaces its row, the
 # rows of runs not on this machine stay; sorted by run.
-{
+measured_rows() {
     for d in out/sweeps/recall-seeds/*/ out/sweeps/recall-performer-redraw/*/ out/sweeps/mqar-allpos/*/ out/sweeps/mqar/*/ out/recall-convert/*/; do
         log=$d/recall.log; [ -f "$log" ] || log=${d%/}-recall.log
         tl=$d/train.log; [ -f "$tl" ] || tl=${d%/}.log
@@ -39,14 +39,13 @@ done
         task=pairs; case $d in *mqar*) task=mqar ;; esac
         echo "$(echo "$d" | sed 's#^out/##; s#/$##'),$task,$loss,$acc"
     done
-} > $here/recall.csv.new
+}
 {
     echo "run,task,val_loss,recall_accuracy"
-    { cat $here/recall.csv.new; [ ! -f $here/recall.csv ] || sed 1d $here/recall.csv; } |
+    { measured_rows; [ ! -f $here/recall.csv ] || sed 1d $here/recall.csv; } |
         awk -F, '!seen[$1]++' | LC_ALL=C sort -t, -k1,1
 } > $here/recall.csv.tmp
 mv $here/recall.csv.tmp $here/recall.csv
-rm $here/recall.csv.new
 
 # Gap fraction (1+ELU − X) / (1+ELU − softmax) of every language-model
 # variant, per seed (paired: the same seed's softmax and 1+ELU) and mean ±
